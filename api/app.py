@@ -1,0 +1,51 @@
+"""The aiohttp application: ``create_app(settings)``, run by ``lantern api``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from pinning import LocalStore
+from streams.settings import Settings
+
+from .errors import error_middleware
+from .jobs import JobView
+from .keys import JOBS, SETTINGS, STORE, SUBMITTER
+from .routes import setup_routes
+from .submit import Submitter
+
+__all__ = ["create_app", "run_api"]
+
+
+def create_app(settings: Settings) -> web.Application:
+    """The API with its routes, error handling and Kafka clients opened at start-up."""
+    app = web.Application(
+        middlewares=[error_middleware], client_max_size=settings.api.max_body_bytes
+    )
+    app[SETTINGS] = settings
+    app[SUBMITTER] = Submitter(settings)
+    app[JOBS] = JobView(settings)
+    app[STORE] = LocalStore(settings.store.root)
+    app.cleanup_ctx.append(_kafka_clients)
+    setup_routes(app)
+    return app
+
+
+async def _kafka_clients(app: web.Application) -> AsyncIterator[None]:
+    await app[SUBMITTER].start()
+    await app[JOBS].start()
+    yield
+    await app[JOBS].stop()
+    await app[SUBMITTER].stop()
+
+
+def run_api(settings: Settings) -> None:
+    """Serve until interrupted."""
+    web.run_app(
+        create_app(settings),
+        host=settings.api.host,
+        port=settings.api.port,
+        print=None,
+        access_log=None,
+    )

@@ -1,0 +1,114 @@
+"""The API's view of every job: the workers' status table, materialised from its changelog.
+
+A plain aiokafka consumer (no consumer group) reads the compacted ``job-status`` changelog from
+the beginning and keeps the latest value per job in memory; it is ready once it has caught up
+with the end offsets it saw at start. This avoids faust GlobalTable's known issues in a second
+app (NOTES_KAFKA_FAUST) and keeps the API stateless: any replica answers for any job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
+
+from streams.settings import Settings
+from streams.topics import status_changelog
+
+__all__ = ["JobView"]
+
+log = logging.getLogger(__name__)
+
+
+class JobView:
+    """Latest status of every job, by job id, kept current from the changelog topic."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.topic = status_changelog(settings)
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self.caught_up = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._changed = asyncio.Condition()
+
+    def get(self, job_id: str) -> dict[str, Any] | None:
+        """The job's status as the workers last wrote it, or None if unknown."""
+        return self.jobs.get(job_id)
+
+    def accept(self, status: dict[str, Any]) -> None:
+        """Record a job this API has just queued, until the changelog speaks for it."""
+        self.jobs.setdefault(status["job_id"], status)
+
+    async def wait_changed(self, timeout: float) -> None:
+        """Return when any job changes, or after ``timeout`` seconds."""
+        async with self._changed:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), timeout)
+
+    async def start(self) -> None:
+        """Start following the changelog in the background."""
+        self._task = asyncio.create_task(self._follow(), name="job-view")
+
+    async def stop(self) -> None:
+        """Stop following."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _follow(self) -> None:
+        while True:
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=self.settings.kafka.bootstrap,
+                enable_auto_commit=False,
+                group_id=None,
+                max_partition_fetch_bytes=self.settings.kafka.max_message_bytes,
+            )
+            try:
+                await consumer.start()
+                await self._consume(consumer)
+            except KafkaError as exc:
+                log.warning("status changelog unreachable, retrying: %s", exc)
+                await asyncio.sleep(1.0)
+            finally:
+                await consumer.stop()
+
+    async def _consume(self, consumer: AIOKafkaConsumer) -> None:
+        partitions = consumer.partitions_for_topic(self.topic)
+        while not partitions:
+            await asyncio.sleep(0.5)  # the topic is created by `lantern up` / the first worker
+            await consumer.topics()
+            partitions = consumer.partitions_for_topic(self.topic)
+        tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        targets = await consumer.end_offsets(tps)
+        while True:
+            batches = await consumer.getmany(timeout_ms=500)
+            for records in batches.values():
+                for record in records:
+                    self._apply(record.key, record.value)
+            if batches:
+                async with self._changed:
+                    self._changed.notify_all()
+            if not self.caught_up.is_set() and all(
+                await consumer.position(tp) >= end for tp, end in targets.items()
+            ):
+                log.info("job view caught up jobs=%d", len(self.jobs))
+                self.caught_up.set()
+
+    def _apply(self, key: bytes | None, value: bytes | None) -> None:
+        if key is None:
+            return
+        job_id = json.loads(key)
+        if value is None:
+            self.jobs.pop(job_id, None)  # a tombstone: the job's status was cleaned up
+            return
+        status = json.loads(value)
+        status.pop("__faust", None)
+        self.jobs[job_id] = status

@@ -1,0 +1,18 @@
+"""Typed keys of what the aiohttp app holds."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from pinning import LocalStore
+from streams.settings import Settings
+
+from .jobs import JobView
+from .submit import Submitter
+
+__all__ = ["JOBS", "SETTINGS", "STORE", "SUBMITTER"]
+
+SETTINGS = web.AppKey("settings", Settings)
+SUBMITTER = web.AppKey("submitter", Submitter)
+JOBS = web.AppKey("jobs", JobView)
+STORE = web.AppKey("store", LocalStore)

@@ -1,0 +1,21 @@
+"""The route table."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from . import views
+
+__all__ = ["setup_routes"]
+
+
+def setup_routes(app: web.Application) -> None:
+    """Every route the API serves."""
+    app.router.add_get("/", views.index)
+    app.router.add_post("/api/v1/mints", views.submit_mint)
+    app.router.add_get("/api/v1/jobs/{job_id}", views.get_job)
+    app.router.add_post("/api/gen1/queue-mint", views.legacy_queue_mint)
+    app.router.add_get("/api/gen1/job-status", views.legacy_job_status)
+    app.router.add_get("/ipfs/{cid}", views.get_content)
+    app.router.add_get("/healthz", views.healthz)
+    app.router.add_get("/readyz", views.readyz)

@@ -1,0 +1,115 @@
+"""Publishing accepted jobs to Kafka: the one place the API writes to the broker.
+
+A job is accepted only once its ``queued`` status and its request are both on the broker's log
+(acks=all); if the broker cannot take them in time the caller gets 503 and nothing is accepted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from render import Gen1Settings, RenderOptions
+from streams.settings import Settings
+from streams.split import MintRequest
+from streams.status import StatusEvent
+from streams.topics import TopicNames
+
+from .errors import ApiError
+
+__all__ = ["Submitter"]
+
+log = logging.getLogger(__name__)
+
+
+class Submitter:
+    """An aiokafka producer that (re)connects in the background and publishes jobs."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.names = TopicNames.from_settings(settings)
+        self._producer: AIOKafkaProducer | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def connected(self) -> bool:
+        """True once the producer has reached the broker."""
+        return self._producer is not None
+
+    async def start(self) -> None:
+        """Connect now if the broker answers, else keep trying in the background."""
+        self._task = asyncio.create_task(self._connect(), name="producer-connect")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._task), self.settings.api.readiness_timeout_s)
+
+    async def stop(self) -> None:
+        """Flush and close the producer."""
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+    async def _connect(self) -> None:
+        k = self.settings.kafka
+        while True:
+            producer = AIOKafkaProducer(
+                bootstrap_servers=k.bootstrap,
+                acks="all",
+                enable_idempotence=True,
+                max_request_size=k.max_message_bytes,
+                request_timeout_ms=int(k.request_timeout_s * 1000),
+            )
+            try:
+                await producer.start()
+            except KafkaError as exc:
+                log.warning("broker unreachable, retrying: %s", exc)
+                await producer.stop()
+                await asyncio.sleep(1.0)
+                continue
+            self._producer = producer
+            log.info("producer connected bootstrap=%s", k.bootstrap)
+            return
+
+    async def submit(
+        self, settings: Gen1Settings, options: RenderOptions, wallet: str
+    ) -> StatusEvent:
+        """Publish a new job; its ``queued`` status event is returned. 503 if the broker fails."""
+        if self._producer is None:
+            raise ApiError(503, "unavailable", "the job queue is unavailable; try again shortly",
+                           headers={"Retry-After": "2"})  # fmt: skip
+        job_id = uuid.uuid4().hex
+        now = time.time()
+        queued = StatusEvent(
+            job_id=job_id, state="queued", progress=0, stage="api", detail="queued",
+            wallet=wallet, at=now,
+        )  # fmt: skip
+        request = MintRequest(
+            job_id=job_id,
+            settings=settings.to_dict(),
+            options=options.to_dict(),
+            wallet=wallet,
+            submitted_at=now,
+        )
+        key = job_id.encode()
+        try:
+            async with asyncio.timeout(self.settings.kafka.request_timeout_s):
+                # the status first: a job is never visible to a worker before it is to a user
+                await self._producer.send_and_wait(self.names.status, queued.dumps(), key=key)
+                await self._producer.send_and_wait(
+                    self.names.mint_requests, request.dumps(), key=key
+                )
+        except (KafkaError, TimeoutError) as exc:
+            log.warning("submit failed job=%s: %r", job_id, exc)
+            raise ApiError(503, "unavailable", "the job queue did not accept the job; retry",
+                           headers={"Retry-After": "2"}) from exc  # fmt: skip
+        log.info("queued job=%s wallet=%s", job_id, wallet)
+        return queued

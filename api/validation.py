@@ -1,0 +1,88 @@
+"""Request bodies to domain objects, with a 4xx naming the field for anything wrong."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from eth_utils import is_checksum_address, to_checksum_address
+
+from render import Gen1Settings, RenderOptions, SettingsError
+from render.errors import FieldError
+
+from .errors import ApiError, invalid
+
+__all__ = ["MintBody", "parse_mint_body", "read_json", "validate_wallet"]
+
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+
+
+@dataclass(frozen=True)
+class MintBody:
+    """A valid mint request: normalised settings, options and a checksummed wallet."""
+
+    settings: Gen1Settings
+    options: RenderOptions
+    wallet: str
+
+
+async def read_json(request: web.Request, max_bytes: int) -> Any:
+    """The body as JSON: 415 if not declared JSON, 413 if too large, 400 if malformed."""
+    if request.content_type != "application/json":
+        raise ApiError(415, "unsupported_media", "send the body as application/json")
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise ApiError(413, "too_large", f"the body exceeds {max_bytes} bytes")
+    raw = await request.content.read(max_bytes + 1)
+    if len(raw) > max_bytes:
+        raise ApiError(413, "too_large", f"the body exceeds {max_bytes} bytes")
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ApiError(400, "bad_json", f"the body is not valid JSON: {exc}") from exc
+
+
+def validate_wallet(value: object, field: str) -> str:
+    """An EIP-55 address: all-lower/upper hex is accepted and checksummed, mixed case checked."""
+    if not isinstance(value, str) or not _ADDRESS.match(value):
+        raise invalid([FieldError(field, "must be a 0x address of 40 hex digits")])
+    body = value[2:]
+    if body != body.lower() and body != body.upper() and not is_checksum_address(value):
+        raise invalid([FieldError(field, "fails its EIP-55 checksum (mixed case)")])
+    return str(to_checksum_address(value))
+
+
+def parse_mint_body(
+    body: Any, *, wallet_field: str = "wallet", allowed: frozenset[str] | None = None
+) -> MintBody:
+    """``{settings, options?, wallet}`` validated; every bad field is reported at once."""
+    if not isinstance(body, dict):
+        raise invalid([FieldError("", "must be a JSON object")])
+    allowed = allowed or frozenset({"settings", "options", wallet_field})
+    problems = [FieldError(k, "unknown field") for k in body if k not in allowed]
+    settings = options = None
+    try:
+        settings = Gen1Settings.from_dict(body.get("settings", {}))
+    except SettingsError as exc:
+        problems += [FieldError(_join("settings", e.field), e.reason) for e in exc.errors]
+    try:
+        options = RenderOptions.from_dict(body.get("options", {}))
+    except SettingsError as exc:
+        problems += [FieldError(_join("options", e.field), e.reason) for e in exc.errors]
+    wallet = ""
+    if wallet_field not in body:
+        problems.append(FieldError(wallet_field, "is required"))
+    else:
+        try:
+            wallet = validate_wallet(body[wallet_field], wallet_field)
+        except ApiError as exc:
+            problems += [FieldError(d["field"], d["reason"]) for d in exc.details or []]
+    if problems or settings is None or options is None:
+        raise invalid(problems)
+    return MintBody(settings=settings, options=options, wallet=wallet)
+
+
+def _join(prefix: str, field: str) -> str:
+    return f"{prefix}.{field}" if field else prefix

@@ -1,0 +1,169 @@
+"""Thin typed handlers: parse, call the submitter or the job view, shape the answer."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from typing import Any
+
+from aiohttp import web
+
+from pinning import ContentNotFound, InvalidCid, LocalStore, validate_cid
+
+from .errors import ApiError
+from .keys import JOBS, SETTINGS, STORE, SUBMITTER
+from .validation import parse_mint_body, read_json
+
+__all__ = [
+    "get_content",
+    "get_job",
+    "healthz",
+    "index",
+    "legacy_job_status",
+    "legacy_queue_mint",
+    "readyz",
+    "submit_mint",
+]
+
+_JOB_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+async def submit_mint(request: web.Request) -> web.Response:
+    """``POST /api/v1/mints`` → 202 with the job's id and where to follow it."""
+    settings = request.app[SETTINGS]
+    body = parse_mint_body(await read_json(request, settings.api.max_body_bytes))
+    queued = await request.app[SUBMITTER].submit(body.settings, body.options, body.wallet)
+    request.app[JOBS].accept(_initial(queued.asdict()))
+    job_id = queued.job_id
+    return web.json_response(
+        {
+            "job_id": job_id,
+            "state": "queued",
+            "status_url": f"/api/v1/jobs/{job_id}",
+        },
+        status=202,
+        headers={"Location": f"/api/v1/jobs/{job_id}"},
+    )
+
+
+async def get_job(request: web.Request) -> web.Response:
+    """``GET /api/v1/jobs/{id}`` → the job's state, progress, error and result."""
+    return web.json_response(_public(_job(request, request.match_info["job_id"])))
+
+
+async def legacy_queue_mint(request: web.Request) -> web.Response:
+    """``POST /api/gen1/queue-mint {settings, walletAddress}`` → ``{jobId}`` (the original's)."""
+    settings = request.app[SETTINGS]
+    raw = await read_json(request, settings.api.max_body_bytes)
+    body = parse_mint_body(
+        raw, wallet_field="walletAddress", allowed=frozenset({"settings", "walletAddress"})
+    )
+    queued = await request.app[SUBMITTER].submit(body.settings, body.options, body.wallet)
+    request.app[JOBS].accept(_initial(queued.asdict()))
+    return web.json_response({"jobId": queued.job_id})
+
+
+# the original's BullMQ job states
+_LEGACY_STATES = {"queued": "waiting", "completed": "completed", "failed": "failed"}
+
+
+async def legacy_job_status(request: web.Request) -> web.Response:
+    """``GET /api/gen1/job-status?jobId=`` → ``{status, progress, result?}`` (the original's)."""
+    job_id = request.query.get("jobId", "")
+    if not job_id:
+        raise ApiError(400, "missing", "jobId is required", field="jobId")
+    job = _job(request, job_id)
+    answer: dict[str, Any] = {
+        "status": _LEGACY_STATES.get(job["state"], "active"),
+        "progress": job["progress"],
+    }
+    result = job.get("result")
+    if job["state"] == "completed" and result:
+        answer["result"] = {"imageUrl": f"ipfs://{result['gif_cid']}",
+                            "metadataUrl": result["token_uri"]}  # fmt: skip
+    if job["state"] == "failed":
+        answer["failedReason"] = job.get("error") or "failed"
+    return web.json_response(answer)
+
+
+async def get_content(request: web.Request) -> web.StreamResponse:
+    """``GET /ipfs/{cid}`` → the bytes, their content type, cached forever (content-addressed)."""
+    cid = request.match_info["cid"]
+    store: LocalStore = request.app[STORE]
+    try:
+        validate_cid(cid)
+        path = await asyncio.to_thread(store.path, cid)
+        content_type = await asyncio.to_thread(store.content_type, cid)
+    except InvalidCid as exc:
+        raise ApiError(400, "bad_cid", str(exc), field="cid") from exc
+    except ContentNotFound as exc:
+        raise ApiError(404, "not_found", f"no content {cid} here") from exc
+    headers = {
+        "Content-Type": content_type,
+        "Cache-Control": "public, max-age=31536000, immutable",
+        "ETag": f'"{cid}"',
+        "X-Ipfs-Path": f"/ipfs/{cid}",
+    }
+    if request.headers.get("If-None-Match") == headers["ETag"]:
+        return web.Response(status=304, headers=headers)
+    return web.FileResponse(path, headers=headers)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """The process is up."""
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Ready when the producer reaches the broker and the job view has caught up."""
+    checks = {
+        "broker": request.app[SUBMITTER].connected,
+        "status_table": request.app[JOBS].caught_up.is_set(),
+    }
+    ready = all(checks.values())
+    return web.json_response(
+        {"status": "ready" if ready else "not ready", "checks": checks},
+        status=200 if ready else 503,
+    )
+
+
+async def index(request: web.Request) -> web.Response:
+    """A short landing page until the creator page is served here."""
+    return web.Response(
+        text="<!doctype html><title>Lantern</title><h1>Lantern</h1>"
+        "<p>POST Gen1 settings to <code>/api/v1/mints</code>; follow "
+        "<code>/api/v1/jobs/{id}</code>.</p>",
+        content_type="text/html",
+    )
+
+
+def _job(request: web.Request, job_id: str) -> dict[str, Any]:
+    job = request.app[JOBS].get(job_id) if _JOB_ID.match(job_id) else None
+    if job is None:
+        raise ApiError(404, "not_found", f"no job {job_id}")
+    return job
+
+
+def _initial(event: dict[str, Any]) -> dict[str, Any]:
+    """A JobStatus-shaped dict for a job this API just queued."""
+    at = event.get("at") or time.time()
+    return {**{k: v for k, v in event.items() if k != "at"}, "created_at": at, "updated_at": at}
+
+
+def _public(job: dict[str, Any]) -> dict[str, Any]:
+    """The v1 shape of a job (ARCHITECTURE §3)."""
+    answer = {
+        "job_id": job["job_id"],
+        "state": job["state"],
+        "progress": job["progress"],
+        "stage": job.get("stage", ""),
+        "detail": job.get("detail", ""),
+        "created_at": job.get("created_at"),
+        "updated_at": job.get("updated_at"),
+    }
+    if job.get("error"):
+        answer["error"] = job["error"]
+    if job.get("result"):
+        answer["result"] = job["result"]
+    return answer

@@ -1,0 +1,212 @@
+"""The ``lantern`` command: ``up``, ``worker``, ``api``, ``render``.
+
+    lantern up                       broker + worker + API on http://127.0.0.1:8080
+    lantern worker                   one more worker (LANTERN_KAFKA_BOOTSTRAP=host:port)
+    lantern api                      the HTTP API alone
+    lantern render --out art.gif     one artwork to a file, no broker
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+
+from render.errors import LanternError, SettingsError
+
+from .settings import Settings, SettingsEnvError, env_help
+
+__all__ = ["main"]
+
+log = logging.getLogger("lantern")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``lantern`` console script."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, args.loglevel.upper()),
+        format="%(asctime)s %(levelname).1s %(name)s %(message)s",
+    )
+    try:
+        settings = Settings.from_env()
+        result: int = args.run(args, settings)
+        return result
+    except SettingsEnvError as exc:
+        print(f"lantern: {exc}", file=sys.stderr)
+        return 2
+    except SettingsError as exc:
+        print(f"lantern: invalid settings: {exc}", file=sys.stderr)
+        return 2
+    except LanternError as exc:
+        print(f"lantern: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lantern",
+        description="Render, encode and pin animated Gen1 NFTs on a Kafka stream.",
+        epilog="environment (every setting):\n" + env_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--loglevel", default="info", choices=["debug", "info", "warning"])
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    up = sub.add_parser(
+        "up",
+        help="run everything locally: broker, worker, API",
+        description="Start the embedded Kafka broker (unless LANTERN_KAFKA_BOOTSTRAP is set), "
+        "create the topics, then run a worker and the API until Ctrl-C.",
+    )
+    up.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    up.set_defaults(run=_up)
+
+    worker = sub.add_parser(
+        "worker",
+        help="run one faust worker (every stage)",
+        description="Run one worker of the pipeline; start several to scale out. "
+        "Needs LANTERN_KAFKA_BOOTSTRAP.",
+    )
+    worker.set_defaults(run=_worker)
+
+    api = sub.add_parser(
+        "api",
+        help="run the HTTP API",
+        description="Serve the HTTP API on LANTERN_API_HOST:LANTERN_API_PORT. "
+        "Needs LANTERN_KAFKA_BOOTSTRAP.",
+    )
+    api.add_argument("--port", type=int, help="override LANTERN_API_PORT")
+    api.set_defaults(run=_api)
+
+    render = sub.add_parser(
+        "render",
+        help="render one artwork to a GIF file (no broker)",
+        description="Render Gen1 settings to an animated GIF locally.",
+    )
+    render.add_argument("--settings", type=Path, help="settings JSON (default: the defaults)")
+    render.add_argument("--out", type=Path, required=True, help="where to write the GIF")
+    render.add_argument("--size", type=int, default=512, help="pixels per side, 64–1024")
+    render.add_argument("--frames", type=int, default=100, help="frame count, 1–1000")
+    render.add_argument("--delay-ms", type=int, default=30, help="per frame, multiple of 10")
+    render.add_argument("--timing", choices=["loop", "legacy"], default="loop")
+    render.add_argument("--processes", type=int, default=os.cpu_count() or 1)
+    render.set_defaults(run=_render)
+    return parser
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    _require_bootstrap(settings)
+    from .worker import run_worker
+
+    run_worker(settings)
+    return 0
+
+
+def _api(args: argparse.Namespace, settings: Settings) -> int:
+    _require_bootstrap(settings)
+    if args.port is not None:
+        settings = dataclasses.replace(settings, api=dataclasses.replace(settings.api, port=args.port))
+    from api.app import run_api
+
+    log.info("api listening url=%s", settings.api.base_url)
+    run_api(settings)
+    return 0
+
+
+def _render(args: argparse.Namespace, settings: Settings) -> int:
+    from render import Gen1Settings, RenderOptions, render_gif
+
+    raw: object = {}
+    if args.settings is not None:
+        try:
+            raw = json.loads(args.settings.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            print(f"lantern: cannot read settings {args.settings}: {exc}", file=sys.stderr)
+            return 2
+    gen1 = Gen1Settings.from_dict(raw)
+    options = RenderOptions.from_dict(
+        {"size": args.size, "frames": args.frames, "delay_ms": args.delay_ms,
+         "timing": args.timing}  # fmt: skip
+    )
+    started = time.perf_counter()
+
+    def progress(done: int, total: int) -> None:
+        print(f"\rrendering {done}/{total} frames", end="", file=sys.stderr, flush=True)
+
+    gif = render_gif(gen1, options, processes=args.processes, progress=progress)
+    args.out.write_bytes(gif)
+    elapsed = time.perf_counter() - started
+    print(f"\nwrote {args.out} ({len(gif)} bytes) in {elapsed:.2f}s", file=sys.stderr)
+    return 0
+
+
+def _require_bootstrap(settings: Settings) -> None:
+    if not settings.kafka.bootstrap:
+        raise LanternError("LANTERN_KAFKA_BOOTSTRAP is not set (or run `lantern up`)")
+
+
+def _up(args: argparse.Namespace, settings: Settings) -> int:
+    from .broker import EmbeddedKafka
+    from .topics import ensure_topics
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    broker = None if settings.kafka.bootstrap else EmbeddedKafka(settings.kafka)
+    children: list[subprocess.Popen[bytes]] = []
+    try:
+        if broker is not None:
+            bootstrap = broker.start()
+            settings = dataclasses.replace(
+                settings, kafka=dataclasses.replace(settings.kafka, bootstrap=bootstrap)
+            )
+        asyncio.run(ensure_topics(settings))
+        env = {**os.environ, "LANTERN_KAFKA_BOOTSTRAP": settings.kafka.bootstrap}
+        command = [sys.executable, "-m", "streams", "--loglevel", args.loglevel]
+        for _ in range(max(1, args.workers)):
+            children.append(subprocess.Popen([*command, "worker"], env=env, start_new_session=True))
+        children.append(subprocess.Popen([*command, "api"], env=env, start_new_session=True))
+        print(f"lantern is up: {settings.api.base_url}  (Ctrl-C stops it)", flush=True)
+        while not stop.wait(0.5):
+            for child in children:
+                if child.poll() is not None:
+                    log.error("a child exited code=%s args=%s", child.returncode, child.args)
+                    stop.set()
+    finally:
+        _stop_children(children)
+        if broker is not None:
+            broker.stop()
+    return 0
+
+
+def _stop_children(children: list[subprocess.Popen[bytes]], timeout: float = 20.0) -> None:
+    """API first, then workers: SIGTERM each, SIGKILL what hangs."""
+    for child in reversed(children):
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for child in reversed(children):
+        try:
+            child.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()

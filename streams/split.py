@@ -1,0 +1,85 @@
+"""Split stage: a MintRequest becomes N FrameTasks spread over every partition.
+
+It validates the request again (a request can come from a replay, not only the API), renders a
+few sample frames to choose the job's global palette — fixed once, so every frame can then be
+quantized and LZW-encoded independently on any worker — and fans out one task per frame.
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from typing import Any
+
+import faust
+
+from render import Gen1Settings, RenderOptions, plan_palette
+
+from .job import JobSpec
+from .pipeline import Pipeline
+from .rendering import FrameTask
+
+__all__ = ["MintRequest", "attach", "hash_partition"]
+
+log = logging.getLogger(__name__)
+
+
+class MintRequest(faust.Record, serializer="json"):
+    """A user's request to render and pin one artwork (what the API publishes)."""
+
+    job_id: str
+    settings: dict[str, Any]
+    options: dict[str, Any]
+    wallet: str
+    submitted_at: float
+    version: int = 1
+
+
+def attach(app: faust.App, pipe: Pipeline, out: faust.TopicT) -> faust.TopicT:
+    """Declare ``mint-requests`` and the agent that fans a request out into ``out``."""
+    partitions = pipe.settings.kafka.partitions
+    topic = app.topic(
+        pipe.names.mint_requests, key_type=str, value_type=MintRequest, partitions=partitions
+    )
+
+    @app.agent(topic, name="lantern.split")
+    async def split(requests: faust.StreamT[MintRequest]) -> None:
+        async for request in requests:
+            async with pipe.guard(request.job_id, "split"):
+                settings = Gen1Settings.from_dict(request.settings)
+                options = RenderOptions.from_dict(request.options)
+                await pipe.report(
+                    request.job_id, "rendering", 1, stage="split", detail="choosing palette"
+                )
+                palette: bytes = await pipe.run(plan_palette, settings, options)
+                spec = JobSpec(
+                    job_id=request.job_id,
+                    settings=settings.to_dict(),
+                    options=options.to_dict(),
+                    wallet=request.wallet,
+                    palette=palette.hex(),
+                    submitted_at=request.submitted_at,
+                )
+                # consecutive frames on consecutive partitions: every worker gets a share
+                first = hash_partition(request.job_id, partitions)
+                for index in range(options.frames):
+                    await out.send(
+                        key=f"{request.job_id}:{index}",
+                        value=FrameTask(spec=spec, index=index),
+                        partition=(first + index) % partitions,
+                    )
+                await pipe.report(
+                    request.job_id,
+                    "rendering",
+                    5,
+                    stage="split",
+                    detail=f"0/{options.frames} frames",
+                )
+                log.info("split job=%s frames=%d", request.job_id, options.frames)
+
+    return topic
+
+
+def hash_partition(key: str, partitions: int) -> int:
+    """A stable partition for ``key`` (Python's ``hash`` is salted per process)."""
+    return zlib.crc32(key.encode()) % partitions

@@ -1,0 +1,114 @@
+"""Status stage: every agent's StatusEvents folded into the changelog-backed ``job-status`` table.
+
+The fold is the one place that decides what a job's status is: progress never goes backwards and
+a terminal state (``completed``, ``failed``) is final. The API materialises the same table from
+its changelog topic (``api/jobs.py``) and applies nothing of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import faust
+
+from .topics import STATUS_TABLE
+
+__all__ = ["STATES", "TERMINAL", "JobStatus", "StatusEvent", "attach", "fold"]
+
+log = logging.getLogger(__name__)
+
+# queued → rendering → encoding → pinning → completed, or failed from any of them
+STATES = ("queued", "rendering", "encoding", "pinning", "completed", "failed")
+TERMINAL = frozenset({"completed", "failed"})
+
+
+class StatusEvent(faust.Record, serializer="json"):
+    """One stage's word on a job: its state, progress (0–100, GEN1_SPEC §3) and detail."""
+
+    job_id: str
+    state: str
+    progress: int
+    stage: str = ""
+    detail: str = ""
+    error: str | None = None
+    result: dict[str, Any] | None = None
+    wallet: str | None = None
+    at: float = 0.0
+    version: int = 1
+
+
+class JobStatus(faust.Record, serializer="json"):
+    """What is known of a job: the fold of all its StatusEvents."""
+
+    job_id: str
+    state: str
+    progress: int
+    stage: str = ""
+    detail: str = ""
+    error: str | None = None
+    result: dict[str, Any] | None = None
+    wallet: str | None = None
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    version: int = 1
+
+
+def fold(current: JobStatus | None, event: StatusEvent) -> JobStatus:
+    """The job's status after ``event``: monotonic progress, terminal states final."""
+    at = event.at or time.time()
+    if current is None:
+        return JobStatus(
+            job_id=event.job_id,
+            state=event.state,
+            progress=event.progress,
+            stage=event.stage,
+            detail=event.detail,
+            error=event.error,
+            result=event.result,
+            wallet=event.wallet,
+            created_at=at,
+            updated_at=at,
+        )
+    if current.state in TERMINAL:
+        return current  # a late or redelivered event cannot reopen a finished job
+    if event.state != "failed" and _rank(event.state) < _rank(current.state):
+        return current  # an out-of-order event from an earlier stage
+    return JobStatus(
+        job_id=current.job_id,
+        state=event.state,
+        progress=max(current.progress, event.progress),
+        stage=event.stage or current.stage,
+        detail=event.detail,
+        error=event.error,
+        result=event.result or current.result,
+        wallet=current.wallet or event.wallet,
+        created_at=current.created_at,
+        updated_at=max(at, current.updated_at),
+    )
+
+
+def _rank(state: str) -> int:
+    return STATES.index(state) if state in STATES else -1
+
+
+def attach(app: faust.App, topic_name: str, partitions: int) -> faust.TopicT:
+    """Declare the status topic, the table and the agent that folds one into the other."""
+    topic = app.topic(topic_name, key_type=str, value_type=StatusEvent, partitions=partitions)
+    table = app.Table(
+        STATUS_TABLE, key_type=str, value_type=JobStatus, partitions=partitions, default=None
+    )
+
+    @app.agent(topic, name="lantern.status", concurrency=1)  # only concurrency 1 may write
+    async def fold_status(events: faust.StreamT[StatusEvent]) -> None:
+        async for event in events:
+            before = table.get(event.job_id)
+            after = fold(before, event)
+            if after is not before:
+                table[event.job_id] = after
+                log.info(
+                    "status job=%s state=%s progress=%d", event.job_id, after.state, after.progress
+                )
+
+    return topic

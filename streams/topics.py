@@ -1,0 +1,98 @@
+"""Lantern's topics: their names and their explicit creation with partition counts from settings.
+
+Topics are created here, before any worker or API starts, rather than left to auto-creation:
+the broker's ``auto.create.topics.enable`` is off, and faust's table changelog must have the
+same partition count as the stream that writes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
+
+from .settings import Settings
+
+__all__ = ["TopicNames", "ensure_topics", "status_changelog"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TopicNames:
+    """The full name of every topic the pipeline uses."""
+
+    mint_requests: str
+    frame_tasks: str
+    frames: str
+    pin_requests: str
+    status: str
+    status_changelog: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TopicNames:
+        """Names under the configured prefix (``lantern.mint-requests`` …)."""
+        k = settings.kafka
+        return cls(
+            mint_requests=k.topic("mint-requests"),
+            frame_tasks=k.topic("frame-tasks"),
+            frames=k.topic("frames"),
+            pin_requests=k.topic("pin-requests"),
+            status=k.topic("status"),
+            status_changelog=status_changelog(settings),
+        )
+
+
+STATUS_TABLE = "job-status"
+
+
+def status_changelog(settings: Settings) -> str:
+    """The changelog topic faust writes for the status table (``<app id>-<table>-changelog``)."""
+    return f"{settings.worker.app_id}-{STATUS_TABLE}-changelog"
+
+
+async def ensure_topics(settings: Settings, timeout: float = 60.0) -> list[str]:
+    """Create any missing topic; retry while the broker is still coming up. Returns the created."""
+    names = TopicNames.from_settings(settings)
+    k = settings.kafka
+    common = {"max.message.bytes": str(k.max_message_bytes)}
+    wanted = [
+        NewTopic(names.mint_requests, k.partitions, k.replication, topic_configs=common),
+        NewTopic(names.frame_tasks, k.partitions, k.replication, topic_configs=common),
+        NewTopic(names.frames, k.partitions, k.replication, topic_configs=common),
+        NewTopic(names.pin_requests, k.partitions, k.replication, topic_configs=common),
+        NewTopic(names.status, k.partitions, k.replication, topic_configs=common),
+        NewTopic(
+            names.status_changelog,
+            k.partitions,
+            k.replication,
+            topic_configs={**common, "cleanup.policy": "compact"},
+        ),
+    ]
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=k.bootstrap, request_timeout_ms=int(k.request_timeout_s * 1000)
+        )
+        try:
+            await admin.start()
+            existing = set(await admin.list_topics())
+            missing = [t for t in wanted if t.name not in existing]
+            if missing:
+                await admin.create_topics(missing)
+            created = [t.name for t in missing]
+            if created:
+                log.info("topics created %s", ",".join(created))
+            return created
+        except TopicAlreadyExistsError:
+            return []  # another process created them at the same moment
+        except (KafkaConnectionError, KafkaError) as exc:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            log.info("broker not ready for topic creation yet: %s", exc)
+            await asyncio.sleep(0.5)
+        finally:
+            await admin.close()

@@ -1,0 +1,64 @@
+"""A Lantern worker: one faust worker running every stage. Start N of them to scale out.
+
+    lantern worker            # uses LANTERN_KAFKA_BOOTSTRAP
+
+All workers share one consumer group per agent, so frame tasks spread over all of them.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+
+import faust
+
+from pinning.store import LocalStore
+
+from . import assemble, pin, rendering, split, status
+from .app import create_app
+from .pipeline import Pipeline
+from .settings import Settings
+from .topics import TopicNames
+
+__all__ = ["create_worker", "run_worker"]
+
+log = logging.getLogger(__name__)
+
+
+def create_worker(settings: Settings) -> tuple[faust.App, Pipeline]:
+    """The faust App with every stage attached, and the Pipeline they share."""
+    app = create_app(settings)
+    names = TopicNames.from_settings(settings)
+    partitions = settings.kafka.partitions
+    status_topic = status.attach(app, names.status, partitions)
+    pipe = Pipeline(
+        settings=settings,
+        names=names,
+        store=LocalStore(settings.store.root),
+        status_topic=status_topic,
+    )
+    # attached downstream first: each stage is handed the topic it writes to
+    pin_topic = pin.attach(app, pipe)
+    frames_topic = assemble.attach(app, pipe, out=pin_topic)
+    tasks_topic = rendering.attach(app, pipe, out=frames_topic)
+    split.attach(app, pipe, out=tasks_topic)
+    return app, pipe
+
+
+def run_worker(settings: Settings) -> None:
+    """Run a worker until SIGINT/SIGTERM, with its render pool open for its whole life."""
+    app, pipe = create_worker(settings)
+    processes = settings.worker.processes or os.cpu_count() or 1
+    # forkserver: the pool's children do not inherit the event loop or Kafka sockets
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(max_workers=processes, mp_context=context) as pool:
+        pipe.pool = pool
+        log.info("worker starting processes=%d bootstrap=%s", processes, settings.kafka.bootstrap)
+        worker = faust.Worker(app, loglevel=settings.worker.loglevel)
+        try:
+            worker.execute_from_commandline()
+        except SystemExit as exc:
+            if exc.code not in (0, None):
+                raise

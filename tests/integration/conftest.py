@@ -1,0 +1,135 @@
+"""The real thing for integration tests: an Apache Kafka broker, workers and the API as processes.
+
+The session starts its own KRaft broker from the jars `make kafka` fetched (or uses
+LANTERN_KAFKA_BOOTSTRAP), creates the topics, and runs `lantern worker` and `lantern api` as
+separate processes whose logs land in test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from streams.broker import EmbeddedKafka, free_port
+from streams.settings import Settings
+from streams.topics import ensure_topics
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+@dataclasses.dataclass
+class Lantern:
+    """A running Lantern: its settings, environment and base URL."""
+
+    settings: Settings
+    env: dict[str, str]
+    base_url: str
+    store_root: Path
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real broker for the whole session."""
+    given = os.environ.get("LANTERN_KAFKA_BOOTSTRAP")
+    if given:
+        yield given
+        return
+    data = tmp_path_factory.mktemp("kafka")
+    broker = EmbeddedKafka(dataclasses.replace(Settings().kafka, data_dir=data))
+    bootstrap = broker.start()
+    try:
+        yield bootstrap
+    finally:
+        broker.stop()
+        ARTIFACTS.mkdir(exist_ok=True)
+        (ARTIFACTS / "broker.log").write_bytes(broker.log_path.read_bytes())
+
+
+@pytest.fixture(scope="session")
+def lantern(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lantern]:
+    """One worker and one API, as separate processes, on a fresh topic prefix and store."""
+    suffix = f"t{os.getpid()}"
+    port = free_port()
+    store_root = tmp_path_factory.mktemp("ipfs")
+    env = {
+        **os.environ,
+        "LANTERN_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "LANTERN_KAFKA_TOPIC_PREFIX": f"lantern-{suffix}",
+        "LANTERN_KAFKA_SESSION_TIMEOUT_S": "6",
+        "LANTERN_KAFKA_HEARTBEAT_INTERVAL_S": "1",
+        "LANTERN_WORKER_APP_ID": f"lantern-{suffix}",
+        "LANTERN_STORE_ROOT": str(store_root),
+        "LANTERN_API_PORT": str(port),
+    }
+    settings = Settings.from_env(env)
+    asyncio.run(ensure_topics(settings))
+    ARTIFACTS.mkdir(exist_ok=True)
+    worker = _spawn(["worker"], env, ARTIFACTS / "worker.log")
+    api = _spawn(["api"], env, ARTIFACTS / "api.log")
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        _await_log(worker, ARTIFACTS / "worker.log", "Ready", timeout=90)
+        _await_ready(api, f"{base_url}/readyz", timeout=60)
+        yield Lantern(settings=settings, env=env, base_url=base_url, store_root=store_root)
+    finally:
+        for proc in (api, worker):
+            _stop(proc)
+
+
+def _spawn(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    with log_path.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "streams", *args],
+            env=env,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def _await_log(proc: subprocess.Popen[bytes], log_path: Path, needle: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args} exited:\n{log_path.read_text()[-3000:]}")
+        if needle in log_path.read_text(errors="replace"):
+            return
+        time.sleep(0.3)
+    raise TimeoutError(f"{proc.args} not ready in {timeout}s:\n{log_path.read_text()[-3000:]}")
+
+
+def _await_ready(proc: subprocess.Popen[bytes], url: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args} exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise TimeoutError(f"{url} not ready in {timeout}s")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

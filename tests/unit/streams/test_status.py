@@ -1,0 +1,68 @@
+"""The status fold: monotonic progress, terminal states final, stages in order."""
+
+from __future__ import annotations
+
+import pytest
+
+from streams.assemble import render_progress
+from streams.split import hash_partition
+from streams.status import JobStatus, StatusEvent, fold
+
+
+def event(state: str, progress: int, at: float = 1.0, **extra: object) -> StatusEvent:
+    return StatusEvent(job_id="j1", state=state, progress=progress, at=at, **extra)
+
+
+def run(*events: StatusEvent) -> JobStatus:
+    status = None
+    for item in events:
+        status = fold(status, item)
+    assert status is not None
+    return status
+
+
+def test_first_event_creates_the_job() -> None:
+    status = run(event("queued", 0, at=10.0, wallet="0xabc"))
+    assert (status.state, status.progress, status.wallet) == ("queued", 0, "0xabc")
+    assert status.created_at == status.updated_at == 10.0
+
+
+def test_progress_never_goes_backwards() -> None:
+    status = run(event("rendering", 44), event("rendering", 18))
+    assert status.progress == 44
+
+
+def test_an_earlier_stage_arriving_late_is_ignored() -> None:
+    status = run(event("queued", 0), event("pinning", 70), event("rendering", 57))
+    assert (status.state, status.progress) == ("pinning", 70)
+
+
+@pytest.mark.parametrize("terminal", ["completed", "failed"])
+def test_terminal_states_are_final(terminal: str) -> None:
+    status = run(event("rendering", 30), event(terminal, 100, error="boom"), event("pinning", 85))
+    assert status.state == terminal
+
+
+def test_failure_keeps_progress_and_reason() -> None:
+    status = run(event("rendering", 31), event("failed", 0, error="RenderError: bad", stage="render"))
+    assert (status.state, status.progress, status.error, status.stage) == (
+        "failed", 31, "RenderError: bad", "render",
+    )  # fmt: skip
+
+
+def test_created_at_kept_and_result_carried() -> None:
+    status = run(event("queued", 0, at=1.0), event("completed", 100, at=5.0, result={"a": 1}))
+    assert (status.created_at, status.updated_at, status.result) == (1.0, 5.0, {"a": 1})
+
+
+def test_render_progress_spans_the_original_scale() -> None:
+    assert render_progress(0, 100) == 5
+    assert render_progress(100, 100) == 70
+    values = [render_progress(i, 100) for i in range(101)]
+    assert values == sorted(values)
+
+
+def test_frames_spread_over_every_partition() -> None:
+    first = hash_partition("job", 8)
+    assert first == hash_partition("job", 8)  # stable across calls and processes (crc32)
+    assert {(first + i) % 8 for i in range(100)} == set(range(8))
