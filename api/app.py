@@ -6,12 +6,14 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from monitoring.metrics import ApiMetrics
 from pinning import LocalStore
 from streams.settings import Settings
 
 from .errors import error_middleware
 from .jobs import JobView
-from .keys import JOBS, SETTINGS, STORE, SUBMITTER
+from .keys import JOBS, METRICS, SETTINGS, STORE, SUBMITTER
+from .observe import metrics_middleware
 from .routes import setup_routes
 from .submit import Submitter
 
@@ -21,12 +23,13 @@ __all__ = ["create_app", "run_api"]
 def create_app(settings: Settings) -> web.Application:
     """The API with its routes, error handling and Kafka clients opened at start-up."""
     app = web.Application(
-        middlewares=[error_middleware], client_max_size=settings.api.max_body_bytes
+        middlewares=[metrics_middleware, error_middleware], client_max_size=settings.api.max_body_bytes
     )
     app[SETTINGS] = settings
     app[SUBMITTER] = Submitter(settings)
     app[JOBS] = JobView(settings)
     app[STORE] = LocalStore(settings.store.root)
+    app[METRICS] = ApiMetrics.create()
     app.cleanup_ctx.append(_kafka_clients)
     setup_routes(app)
     return app

@@ -14,7 +14,7 @@ import json
 import logging
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 
 from streams.settings import Settings
@@ -66,7 +66,8 @@ class JobView:
             consumer = AIOKafkaConsumer(
                 bootstrap_servers=self.settings.kafka.bootstrap,
                 enable_auto_commit=False,
-                group_id=None,
+                group_id=None,  # no group: every partition, from the beginning, each start
+                auto_offset_reset="earliest",
                 max_partition_fetch_bytes=self.settings.kafka.max_message_bytes,
             )
             try:
@@ -79,13 +80,11 @@ class JobView:
                 await consumer.stop()
 
     async def _consume(self, consumer: AIOKafkaConsumer) -> None:
-        partitions = consumer.partitions_for_topic(self.topic)
-        while not partitions:
-            await asyncio.sleep(0.5)  # the topic is created by `lantern up` / the first worker
-            await consumer.topics()
-            partitions = consumer.partitions_for_topic(self.topic)
-        tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
-        consumer.assign(tps)
+        consumer.subscribe([self.topic])
+        while not consumer.assignment():
+            # the topic is created by `lantern up` / ensure_topics; wait for its metadata
+            await consumer.getmany(timeout_ms=200)
+        tps = sorted(consumer.assignment())
         await consumer.seek_to_beginning(*tps)
         targets = await consumer.end_offsets(tps)
         while True:
@@ -96,9 +95,7 @@ class JobView:
             if batches:
                 async with self._changed:
                     self._changed.notify_all()
-            if not self.caught_up.is_set() and all(
-                await consumer.position(tp) >= end for tp, end in targets.items()
-            ):
+            if not self.caught_up.is_set() and await _reached(consumer, targets):
                 log.info("job view caught up jobs=%d", len(self.jobs))
                 self.caught_up.set()
 
@@ -112,3 +109,11 @@ class JobView:
         status = json.loads(value)
         status.pop("__faust", None)
         self.jobs[job_id] = status
+
+
+async def _reached(consumer: AIOKafkaConsumer, targets: dict[Any, int]) -> bool:
+    """True when the consumer's position is at or past ``targets`` on every partition."""
+    for tp, end in targets.items():
+        if await consumer.position(tp) < end:
+            return False
+    return True

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from monitoring.metrics import ApiMetrics
 from pinning import LocalStore
 from streams.settings import Settings
 
 from .jobs import JobView
 from .submit import Submitter
 
-__all__ = ["JOBS", "SETTINGS", "STORE", "SUBMITTER"]
+__all__ = ["JOBS", "METRICS", "SETTINGS", "STORE", "SUBMITTER"]
 
 SETTINGS = web.AppKey("settings", Settings)
 SUBMITTER = web.AppKey("submitter", Submitter)
 JOBS = web.AppKey("jobs", JobView)
 STORE = web.AppKey("store", LocalStore)
+METRICS = web.AppKey("metrics", ApiMetrics)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from . import views
+from .observe import metrics
 
 __all__ = ["setup_routes"]
 
@@ -19,3 +20,4 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/ipfs/{cid}", views.get_content)
     app.router.add_get("/healthz", views.healthz)
     app.router.add_get("/readyz", views.readyz)
+    app.router.add_get("/metrics", metrics)

@@ -12,8 +12,8 @@ from aiohttp import web
 from pinning import ContentNotFound, InvalidCid, LocalStore, validate_cid
 
 from .errors import ApiError
-from .keys import JOBS, SETTINGS, STORE, SUBMITTER
-from .validation import parse_mint_body, read_json
+from .keys import JOBS, METRICS, SETTINGS, STORE, SUBMITTER
+from .validation import MintBody, parse_mint_body, read_json
 
 __all__ = [
     "get_content",
@@ -33,9 +33,7 @@ async def submit_mint(request: web.Request) -> web.Response:
     """``POST /api/v1/mints`` → 202 with the job's id and where to follow it."""
     settings = request.app[SETTINGS]
     body = parse_mint_body(await read_json(request, settings.api.max_body_bytes))
-    queued = await request.app[SUBMITTER].submit(body.settings, body.options, body.wallet)
-    request.app[JOBS].accept(_initial(queued.asdict()))
-    job_id = queued.job_id
+    job_id = await _accept(request, body)
     return web.json_response(
         {
             "job_id": job_id,
@@ -59,9 +57,7 @@ async def legacy_queue_mint(request: web.Request) -> web.Response:
     body = parse_mint_body(
         raw, wallet_field="walletAddress", allowed=frozenset({"settings", "walletAddress"})
     )
-    queued = await request.app[SUBMITTER].submit(body.settings, body.options, body.wallet)
-    request.app[JOBS].accept(_initial(queued.asdict()))
-    return web.json_response({"jobId": queued.job_id})
+    return web.json_response({"jobId": await _accept(request, body)})
 
 
 # the original's BullMQ job states
@@ -136,6 +132,14 @@ async def index(request: web.Request) -> web.Response:
         "<code>/api/v1/jobs/{id}</code>.</p>",
         content_type="text/html",
     )
+
+
+async def _accept(request: web.Request, body: MintBody) -> str:
+    """Publish the job, show it as queued at once, count it; its id."""
+    queued = await request.app[SUBMITTER].submit(body.settings, body.options, body.wallet)
+    request.app[JOBS].accept(_initial(queued.asdict()))
+    request.app[METRICS].jobs_submitted.inc()
+    return str(queued.job_id)
 
 
 def _job(request: web.Request, job_id: str) -> dict[str, Any]:

@@ -1,0 +1,7 @@
+"""Prometheus metrics, and the Prometheus/Grafana configuration beside them."""
+
+from __future__ import annotations
+
+from monitoring.metrics import ApiMetrics
+
+__all__ = ["ApiMetrics"]

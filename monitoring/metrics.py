@@ -1,0 +1,54 @@
+"""Every metric the API exports, built in one place (Prometheus naming: seconds, ``_total``).
+
+No job ids in labels: route templates and status codes only, so cardinality stays fixed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+__all__ = ["ApiMetrics"]
+
+
+@dataclass(frozen=True)
+class ApiMetrics:
+    """The API's metrics, registered in their own registry (one per app, test-friendly)."""
+
+    registry: CollectorRegistry
+    requests: Counter
+    request_seconds: Histogram
+    jobs_submitted: Counter
+    jobs_known: Gauge
+
+    @classmethod
+    def create(cls) -> ApiMetrics:
+        """Build and register every metric."""
+        registry = CollectorRegistry()
+        return cls(
+            registry=registry,
+            requests=Counter(
+                "lantern_http_requests_total",
+                "HTTP requests by route template, method and status.",
+                ["route", "method", "status"],
+                registry=registry,
+            ),
+            request_seconds=Histogram(
+                "lantern_http_request_seconds",
+                "HTTP request latency by route template.",
+                ["route"],
+                registry=registry,
+            ),
+            jobs_submitted=Counter(
+                "lantern_jobs_submitted_total",
+                "Jobs accepted onto the mint-requests topic.",
+                registry=registry,
+            ),
+            jobs_known=Gauge(
+                "lantern_jobs",
+                "Jobs in the status table by state.",
+                ["state"],
+                registry=registry,
+            ),
+        )
