@@ -23,7 +23,8 @@ __all__ = ["create_app", "run_api"]
 def create_app(settings: Settings) -> web.Application:
     """The API with its routes, error handling and Kafka clients opened at start-up."""
     app = web.Application(
-        middlewares=[metrics_middleware, error_middleware], client_max_size=settings.api.max_body_bytes
+        middlewares=[metrics_middleware, error_middleware],
+        client_max_size=settings.api.max_body_bytes,
     )
     app[SETTINGS] = settings
     app[SUBMITTER] = Submitter(settings)

@@ -1,12 +1,12 @@
 """HTTP errors: every failure answers JSON ``{"error": {"code", "message", "field"?}}``.
 
-    ApiError (LanternError)       an error with its HTTP status; views raise it
-     ├── 400 bad_json             the body is not JSON
-     ├── 404 not_found            no such job or content
-     ├── 413 too_large            the body exceeds the limit
-     ├── 415 unsupported_media    the body is not application/json
-     ├── 422 invalid              a field failed validation (``field`` is its dotted path)
-     └── 503 unavailable          the broker cannot take the request; nothing was accepted
+ApiError (LanternError)       an error with its HTTP status; views raise it
+ ├── 400 bad_json             the body is not JSON
+ ├── 404 not_found            no such job or content
+ ├── 413 too_large            the body exceeds the limit
+ ├── 415 unsupported_media    the body is not application/json
+ ├── 422 invalid              a field failed validation (``field`` is its dotted path)
+ └── 503 unavailable          the broker cannot take the request; nothing was accepted
 """
 
 from __future__ import annotations

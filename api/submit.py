@@ -46,7 +46,9 @@ class Submitter:
         """Connect now if the broker answers, else keep trying in the background."""
         self._task = asyncio.create_task(self._connect(), name="producer-connect")
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(self._task), self.settings.api.readiness_timeout_s)
+            await asyncio.wait_for(
+                asyncio.shield(self._task), self.settings.api.readiness_timeout_s
+            )
 
     async def stop(self) -> None:
         """Flush and close the producer."""
@@ -84,14 +86,23 @@ class Submitter:
     ) -> StatusEvent:
         """Publish a new job; its ``queued`` status event is returned. 503 if the broker fails."""
         if self._producer is None:
-            raise ApiError(503, "unavailable", "the job queue is unavailable; try again shortly",
-                           headers={"Retry-After": "2"})  # fmt: skip
+            raise ApiError(
+                503,
+                "unavailable",
+                "the job queue is unavailable; try again shortly",
+                headers={"Retry-After": "2"},
+            )
         job_id = uuid.uuid4().hex
         now = time.time()
         queued = StatusEvent(
-            job_id=job_id, state="queued", progress=0, stage="api", detail="queued",
-            wallet=wallet, at=now,
-        )  # fmt: skip
+            job_id=job_id,
+            state="queued",
+            progress=0,
+            stage="api",
+            detail="queued",
+            wallet=wallet,
+            at=now,
+        )
         request = MintRequest(
             job_id=job_id,
             settings=settings.to_dict(),
@@ -109,7 +120,11 @@ class Submitter:
                 )
         except (KafkaError, TimeoutError) as exc:
             log.warning("submit failed job=%s: %r", job_id, exc)
-            raise ApiError(503, "unavailable", "the job queue did not accept the job; retry",
-                           headers={"Retry-After": "2"}) from exc  # fmt: skip
+            raise ApiError(
+                503,
+                "unavailable",
+                "the job queue did not accept the job; retry",
+                headers={"Retry-After": "2"},
+            ) from exc
         log.info("queued job=%s wallet=%s", job_id, wallet)
         return queued

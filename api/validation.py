@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
-from eth_utils import is_checksum_address, to_checksum_address
+from eth_utils.address import is_checksum_address, to_checksum_address
 
 from render import Gen1Settings, RenderOptions, SettingsError
 from render.errors import FieldError

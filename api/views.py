@@ -76,8 +76,10 @@ async def legacy_job_status(request: web.Request) -> web.Response:
     }
     result = job.get("result")
     if job["state"] == "completed" and result:
-        answer["result"] = {"imageUrl": f"ipfs://{result['gif_cid']}",
-                            "metadataUrl": result["token_uri"]}  # fmt: skip
+        answer["result"] = {
+            "imageUrl": f"ipfs://{result['gif_cid']}",
+            "metadataUrl": result["token_uri"],
+        }
     if job["state"] == "failed":
         answer["failedReason"] = job.get("error") or "failed"
     return web.json_response(answer)

@@ -76,14 +76,21 @@ def main() -> None:
     if base is None:
         tmp = Path(tempfile.mkdtemp(prefix="lantern-bench-"))
         port = free_port()
-        env = {**os.environ, "LANTERN_KAFKA_DATA_DIR": str(tmp / "kafka"),
-               "LANTERN_STORE_ROOT": str(tmp / "ipfs"), "LANTERN_API_PORT": str(port),
-               "LANTERN_KAFKA_BOOTSTRAP": ""}  # fmt: skip
+        env = {
+            **os.environ,
+            "LANTERN_KAFKA_DATA_DIR": str(tmp / "kafka"),
+            "LANTERN_STORE_ROOT": str(tmp / "ipfs"),
+            "LANTERN_API_PORT": str(port),
+            "LANTERN_KAFKA_BOOTSTRAP": "",
+        }
         log = (tmp / "up.log").open("wb")
         proc = subprocess.Popen(
             [sys.executable, "-m", "streams", "--loglevel", "warning", "up"],
-            env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            env=env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         base = f"http://127.0.0.1:{port}"
     try:
         wait_ready(base, proc)
@@ -97,9 +104,11 @@ def main() -> None:
             total, first = one_job(base, body)
             results.append(total)
             print(f"job {i + 1}: {total:.2f}s to completed ({first:.2f}s to first progress)")
-        print(f"median POST→completed over {args.jobs} default jobs (512², 100 frames): "
-              f"{statistics.median(results):.2f}s (min {min(results):.2f}s, "
-              f"max {max(results):.2f}s)")  # fmt: skip
+        print(
+            f"median POST→completed over {args.jobs} default jobs (512², 100 frames): "
+            f"{statistics.median(results):.2f}s (min {min(results):.2f}s, "
+            f"max {max(results):.2f}s)"
+        )
     finally:
         if proc is not None:
             proc.send_signal(signal.SIGINT)

@@ -63,7 +63,8 @@ def _attributes(settings: dict[str, Any], options: dict[str, Any]) -> list[dict[
             {"trait_type": "Line length", "value": lines["lineLength"], "display_type": "number"},
         ]
     if contour["enabled"]:
-        traits.append({"trait_type": "Contour levels", "value": contour["levels"],
-                       "display_type": "number"})  # fmt: skip
+        traits.append(
+            {"trait_type": "Contour levels", "value": contour["levels"], "display_type": "number"}
+        )
     traits.append({"trait_type": "Frames", "value": options["frames"], "display_type": "number"})
     return traits

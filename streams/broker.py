@@ -174,8 +174,17 @@ class EmbeddedKafka:
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
         log.info("kafka formatting %s cluster=%s", self.data_dir / "logs", cluster_id)
         done = subprocess.run(
-            [java, "-cp", classpath, "kafka.tools.StorageTool", "format",
-             "-t", cluster_id, "-c", str(config)],  # fmt: skip
+            [
+                java,
+                "-cp",
+                classpath,
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                cluster_id,
+                "-c",
+                str(config),
+            ],
             capture_output=True,
             text=True,
             check=False,

@@ -1,9 +1,9 @@
 """The ``lantern`` command: ``up``, ``worker``, ``api``, ``render``.
 
-    lantern up                       broker + worker + API on http://127.0.0.1:8080
-    lantern worker                   one more worker (LANTERN_KAFKA_BOOTSTRAP=host:port)
-    lantern api                      the HTTP API alone
-    lantern render --out art.gif     one artwork to a file, no broker
+lantern up                       broker + worker + API on http://127.0.0.1:8080
+lantern worker                   one more worker (LANTERN_KAFKA_BOOTSTRAP=host:port)
+lantern api                      the HTTP API alone
+lantern render --out art.gif     one artwork to a file, no broker
 """
 
 from __future__ import annotations
@@ -119,7 +119,9 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 def _api(args: argparse.Namespace, settings: Settings) -> int:
     _require_bootstrap(settings)
     if args.port is not None:
-        settings = dataclasses.replace(settings, api=dataclasses.replace(settings.api, port=args.port))
+        settings = dataclasses.replace(
+            settings, api=dataclasses.replace(settings.api, port=args.port)
+        )
     from api.app import run_api
 
     log.info("api listening url=%s", settings.api.base_url)
@@ -139,8 +141,12 @@ def _render(args: argparse.Namespace, settings: Settings) -> int:
             return 2
     gen1 = Gen1Settings.from_dict(raw)
     options = RenderOptions.from_dict(
-        {"size": args.size, "frames": args.frames, "delay_ms": args.delay_ms,
-         "timing": args.timing}  # fmt: skip
+        {
+            "size": args.size,
+            "frames": args.frames,
+            "delay_ms": args.delay_ms,
+            "timing": args.timing,
+        }
     )
     started = time.perf_counter()
 

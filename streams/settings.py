@@ -145,5 +145,7 @@ def env_help() -> str:
     for group in ("kafka", "store", "worker", "api"):
         obj = getattr(defaults, group)
         for f in dataclasses.fields(obj):
-            lines.append(f"  {PREFIX}{group.upper()}_{f.name.upper()} (default: {getattr(obj, f.name)!s})")
+            lines.append(
+                f"  {PREFIX}{group.upper()}_{f.name.upper()} (default: {getattr(obj, f.name)!s})"
+            )
     return "\n".join(lines)

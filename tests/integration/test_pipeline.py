@@ -52,8 +52,10 @@ def reference_cid(data: bytes, tmp_path: Path) -> str:
     path.write_bytes(data)
     out = subprocess.run(
         ["node", str(ROOT / "tests/js/cid.mjs"), str(path), "--cid-version", "0"],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return out.stdout.split()[-1]
 
 
@@ -97,10 +99,13 @@ async def test_five_jobs_at_once_all_complete(lantern: Lantern) -> None:
     base = lantern.base_url
     colours = ["#ff0000", "#00ff00", "#0000ff", "#ffff00", "#ff00ff"]
     bodies = [
-        {"settings": {"flowField": {"color1": c}}, "options": {"size": 256, "frames": 40},
-         "wallet": WALLET}
+        {
+            "settings": {"flowField": {"color1": c}},
+            "options": {"size": 256, "frames": 40},
+            "wallet": WALLET,
+        }
         for c in colours
-    ]  # fmt: skip
+    ]
     async with aiohttp.ClientSession() as http:
         job_ids = await asyncio.gather(*(submit(http, base, b) for b in bodies))
         results = await asyncio.gather(*(wait_done(http, base, j) for j in job_ids))
@@ -135,9 +140,9 @@ async def test_original_routes(lantern: Lantern) -> None:
 
 async def test_invalid_settings_are_refused_with_the_field(lantern: Lantern) -> None:
     body = {"settings": {"flowFields": {"lineDensity": 2}}, "wallet": WALLET}
-    async with aiohttp.ClientSession() as http:
-        async with http.post(f"{lantern.base_url}/api/v1/mints", json=body) as response:
-            assert response.status == 422
-            error = (await response.json())["error"]
+    url = f"{lantern.base_url}/api/v1/mints"
+    async with aiohttp.ClientSession() as http, http.post(url, json=body) as response:
+        assert response.status == 422
+        error = (await response.json())["error"]
     assert error["field"] == "settings.flowFields.lineDensity"
     assert "0.01" in error["message"] and "0.5" in error["message"]

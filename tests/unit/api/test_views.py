@@ -48,10 +48,14 @@ async def error_of(response: Any, status: int) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({"settings": {"flowFields": {"lineDensity": 0.9}}, "wallet": WALLET},
-         "settings.flowFields.lineDensity"),
-        ({"settings": {"flowField": {"color1": "green"}}, "wallet": WALLET},
-         "settings.flowField.color1"),
+        (
+            {"settings": {"flowFields": {"lineDensity": 0.9}}, "wallet": WALLET},
+            "settings.flowFields.lineDensity",
+        ),
+        (
+            {"settings": {"flowField": {"color1": "green"}}, "wallet": WALLET},
+            "settings.flowField.color1",
+        ),
         ({"settings": {"contour": {"levels": 1}}, "wallet": WALLET}, "settings.contour.levels"),
         ({"settings": {}, "options": {"size": 4096}, "wallet": WALLET}, "options.size"),
         ({"settings": {}, "options": {"timing": "fast"}, "wallet": WALLET}, "options.timing"),
@@ -61,7 +65,7 @@ async def error_of(response: Any, status: int) -> dict[str, Any]:
         ({"settings": {}, "wallet": WALLET, "colour": "red"}, "colour"),
         ([1, 2], ""),
     ],
-)  # fmt: skip
+)
 async def test_invalid_fields_get_422_naming_the_field(
     client: TestClient, body: Any, field: str
 ) -> None:

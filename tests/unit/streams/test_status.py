@@ -44,10 +44,15 @@ def test_terminal_states_are_final(terminal: str) -> None:
 
 
 def test_failure_keeps_progress_and_reason() -> None:
-    status = run(event("rendering", 31), event("failed", 0, error="RenderError: bad", stage="render"))
+    status = run(
+        event("rendering", 31), event("failed", 0, error="RenderError: bad", stage="render")
+    )
     assert (status.state, status.progress, status.error, status.stage) == (
-        "failed", 31, "RenderError: bad", "render",
-    )  # fmt: skip
+        "failed",
+        31,
+        "RenderError: bad",
+        "render",
+    )
 
 
 def test_created_at_kept_and_result_carried() -> None:
