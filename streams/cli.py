@@ -110,7 +110,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     _require_bootstrap(settings)
+    from .topics import ensure_topics
     from .worker import run_worker
+
+    asyncio.run(ensure_topics(settings))  # idempotent: a lone worker on a new cluster works too
 
     run_worker(settings)
     return 0
