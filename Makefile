@@ -3,6 +3,9 @@ PY      := .venv/bin/python
 VENV    := .venv/.installed
 KAFKA   := .lantern/kafka/libs/.installed
 JS      := tests/js/node_modules/.installed
+SYSTEM  := .lantern/system.installed
+# Debian packages the tests and benchmarks use: a real browser for the page, gifsicle to compare.
+APT_PACKAGES := chromium gifsicle
 PYTEST_ARGS ?=
 
 .PHONY: setup run test test-unit test-integration lint fmt type bench clean
@@ -28,13 +31,23 @@ $(JS): tests/js/package.json tests/js/package-lock.json
 	npm --prefix tests/js ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# Installs the Debian packages once (CI and developers run as root; elsewhere use sudo).
+$(SYSTEM):
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	mkdir -p $(dir $@) && touch $@
+
 run: setup
 	.venv/bin/lantern up
 
-test: setup $(JS)
+test: setup $(JS) $(SYSTEM)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test-unit: setup $(JS)
+test-unit: setup $(JS) $(SYSTEM)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
 test-integration: setup

@@ -16,6 +16,7 @@ from typing import TypeVar
 __all__ = [
     "ApiSettings",
     "KafkaSettings",
+    "PinSettings",
     "Settings",
     "SettingsEnvError",
     "StoreSettings",
@@ -62,6 +63,14 @@ class StoreSettings:
 
 
 @dataclass(frozen=True)
+class PinSettings:
+    """Where artworks are pinned: ``local`` (the embedded store), ``pinata``, ``kubo`` or ``psa``."""
+
+    backend: str = "local"
+    timeout_s: float = 60.0
+
+
+@dataclass(frozen=True)
 class WorkerSettings:
     """A faust worker: its render pool and its agents' concurrency."""
 
@@ -94,6 +103,7 @@ class Settings:
 
     kafka: KafkaSettings = field(default_factory=KafkaSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
+    pin: PinSettings = field(default_factory=PinSettings)
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
 
@@ -104,6 +114,7 @@ class Settings:
         return cls(
             kafka=_from_env(KafkaSettings(), "KAFKA", env),
             store=_from_env(StoreSettings(), "STORE", env),
+            pin=_from_env(PinSettings(), "PIN", env),
             worker=_from_env(WorkerSettings(), "WORKER", env),
             api=_from_env(ApiSettings(), "API", env),
         )
@@ -142,7 +153,7 @@ def env_help() -> str:
     """One line per ``LANTERN_*`` variable with its default, for ``lantern --help``."""
     lines = []
     defaults = Settings()
-    for group in ("kafka", "store", "worker", "api"):
+    for group in ("kafka", "store", "pin", "worker", "api"):
         obj = getattr(defaults, group)
         for f in dataclasses.fields(obj):
             lines.append(
