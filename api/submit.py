@@ -11,6 +11,7 @@ import contextlib
 import logging
 import time
 import uuid
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -82,27 +83,15 @@ class Submitter:
             return
 
     async def submit(
-        self, settings: Gen1Settings, options: RenderOptions, wallet: str
+        self,
+        settings: Gen1Settings,
+        options: RenderOptions,
+        wallet: str,
+        job_id: str | None = None,
     ) -> StatusEvent:
         """Publish a new job; its ``queued`` status event is returned. 503 if the broker fails."""
-        if self._producer is None:
-            raise ApiError(
-                503,
-                "unavailable",
-                "the job queue is unavailable; try again shortly",
-                headers={"Retry-After": "2"},
-            )
-        job_id = uuid.uuid4().hex
+        job_id = job_id or uuid.uuid4().hex
         now = time.time()
-        queued = StatusEvent(
-            job_id=job_id,
-            state="queued",
-            progress=0,
-            stage="api",
-            detail="queued",
-            wallet=wallet,
-            at=now,
-        )
         request = MintRequest(
             job_id=job_id,
             settings=settings.to_dict(),
@@ -110,21 +99,42 @@ class Submitter:
             wallet=wallet,
             submitted_at=now,
         )
-        key = job_id.encode()
+        queued = StatusEvent(
+            job_id=job_id, state="queued", progress=0, stage="api", detail="queued",
+            wallet=wallet, at=now, request=request.asdict(),
+        )  # fmt: skip
+        await self._publish(queued, request)
+        log.info("queued job=%s wallet=%s", job_id, wallet)
+        return queued
+
+    async def resubmit(self, job: dict[str, Any]) -> StatusEvent:
+        """An operator retry of a failed job: reopen it and drive it again (next generation)."""
+        generation = int(job.get("generation", 0)) + 1
+        request = MintRequest(**{**job["request"], "generation": generation, "attempt": 1})
+        reopen = StatusEvent(
+            job_id=request.job_id, state="queued", progress=0, stage="api",
+            detail="retry requested", at=time.time(), reopen=True, generation=generation,
+        )  # fmt: skip
+        await self._publish(reopen, request)
+        log.info("retry job=%s generation=%d", request.job_id, generation)
+        return reopen
+
+    async def _publish(self, status: StatusEvent, request: MintRequest) -> None:
+        """Both on the broker's log, status first, or 503: a job is never half-accepted."""
+        if self._producer is None:
+            raise _unavailable("the job queue is unavailable; try again shortly")
+        key = status.job_id.encode()
         try:
             async with asyncio.timeout(self.settings.kafka.request_timeout_s):
                 # the status first: a job is never visible to a worker before it is to a user
-                await self._producer.send_and_wait(self.names.status, queued.dumps(), key=key)
+                await self._producer.send_and_wait(self.names.status, status.dumps(), key=key)
                 await self._producer.send_and_wait(
                     self.names.mint_requests, request.dumps(), key=key
                 )
         except (KafkaError, TimeoutError) as exc:
-            log.warning("submit failed job=%s: %r", job_id, exc)
-            raise ApiError(
-                503,
-                "unavailable",
-                "the job queue did not accept the job; retry",
-                headers={"Retry-After": "2"},
-            ) from exc
-        log.info("queued job=%s wallet=%s", job_id, wallet)
-        return queued
+            log.warning("publish failed job=%s: %r", status.job_id, exc)
+            raise _unavailable("the job queue did not accept the job; retry") from exc
+
+
+def _unavailable(message: str) -> ApiError:
+    return ApiError(503, "unavailable", message, headers={"Retry-After": "2"})

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from monitoring.metrics import ApiMetrics
+from monitoring.metrics import ApiMetrics, WorkerMetrics
 
-__all__ = ["ApiMetrics"]
+__all__ = ["ApiMetrics", "WorkerMetrics"]

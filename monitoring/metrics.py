@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-__all__ = ["ApiMetrics"]
+__all__ = ["ApiMetrics", "WorkerMetrics"]
 
 
 @dataclass(frozen=True)
@@ -52,3 +52,46 @@ class ApiMetrics:
                 registry=registry,
             ),
         )
+
+
+@dataclass(frozen=True)
+class WorkerMetrics:
+    """A worker's metrics: stage outcomes, retries, dead letters, stalls (stage as a label)."""
+
+    registry: CollectorRegistry
+    frames: Counter
+    jobs_completed: Counter
+    retries: Counter
+    dead_letters: Counter
+    stalled: Counter
+    stage_seconds: Histogram
+
+    @classmethod
+    def create(cls) -> WorkerMetrics:
+        """Build and register every metric."""
+        registry = CollectorRegistry()
+        return cls(
+            registry=registry,
+            frames=Counter(
+                "lantern_frames_rendered_total", "Frames rendered.", registry=registry
+            ),
+            jobs_completed=Counter(
+                "lantern_jobs_completed_total", "Jobs completed.", registry=registry
+            ),
+            retries=Counter(
+                "lantern_retries_total", "Events sent to the retry topic.", ["stage"],
+                registry=registry,
+            ),
+            dead_letters=Counter(
+                "lantern_dead_letters_total", "Events sent to the dead-letter topic.", ["stage"],
+                registry=registry,
+            ),
+            stalled=Counter(
+                "lantern_jobs_stalled_total", "Jobs found stalled (and re-driven).",
+                registry=registry,
+            ),
+            stage_seconds=Histogram(
+                "lantern_stage_seconds", "Time a stage spent on one event.", ["stage"],
+                registry=registry,
+            ),
+        )  # fmt: skip

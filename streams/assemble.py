@@ -1,7 +1,11 @@
-"""Assemble stage: collect a job's N frame blocks and write header + blocks + trailer.
+"""Assemble stage: collect a job's N frame blocks durably and write header + blocks + trailer.
 
 All blocks of a job arrive on one partition (keyed by job id), so one agent instance sees them
-all. The finished GIF goes to the content store and only its CID travels on (claim check).
+all. They are held in a changelog-backed table keyed by (job, frame) — not a growing list per
+job, which would rewrite the whole list to the changelog on every frame — so a worker killed
+mid-job loses nothing: whoever takes over the partition recovers the blocks and carries on. A
+second small table keeps each job's assembly state (which frames are in, the GIF's CID once
+written). The finished GIF goes to the content store and only its CID travels on (claim check).
 Progress goes out on the original's scale: 5 → 70 while frames arrive, in steps of 5 %.
 """
 
@@ -9,9 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import OrderedDict
+import time
 
 import faust
+from faust.types import TableT
 
 from render import assemble_gif, gif_header
 
@@ -19,10 +24,18 @@ from .job import JobSpec
 from .pipeline import Pipeline
 from .rendering import FrameBlock
 
-__all__ = ["PinRequest", "attach", "render_progress"]
+__all__ = ["Assembly", "PinRequest", "attach", "render_progress"]
 
 log = logging.getLogger(__name__)
-_RECENTLY_DONE = 1024  # job ids remembered so late duplicate blocks are dropped, not re-collected
+
+# The blocks' changelog is rewritten by every job: compact it often so that a recovering worker
+# replays minutes of history, not days.
+_BLOCKS_TOPIC_CONFIG = {
+    "cleanup.policy": "compact",
+    "segment.ms": str(10 * 60 * 1000),
+    "min.cleanable.dirty.ratio": "0.1",
+    "delete.retention.ms": str(60 * 1000),
+}
 
 
 class PinRequest(faust.Record, serializer="json"):
@@ -31,7 +44,32 @@ class PinRequest(faust.Record, serializer="json"):
     spec: JobSpec
     gif_cid: str
     gif_size: int
+    attempt: int = 1
     version: int = 1
+
+
+class Assembly(faust.Record, serializer="json"):
+    """Where a job's assembly stands: the frames held (a bitmask) and, once written, its GIF."""
+
+    job_id: str
+    frames: int
+    have: str = "0"  # hex bitmask: bit i set when frame i's block is held
+    count: int = 0
+    gif_cid: str = ""
+    gif_size: int = 0
+    generation: int = -1  # the drive whose PinRequest went out last
+    closed: bool = False  # the job failed: late blocks are dropped
+    updated_at: float = 0.0
+    version: int = 1
+
+    def holds(self, index: int) -> bool:
+        """True if frame ``index`` is already held."""
+        return bool(int(self.have, 16) >> index & 1)
+
+    def with_frame(self, index: int) -> Assembly:
+        """This state with frame ``index`` added."""
+        mask = int(self.have, 16) | 1 << index
+        return self.derive(have=format(mask, "x"), count=self.count + 1, updated_at=time.time())
 
 
 def render_progress(done: int, total: int) -> int:
@@ -40,36 +78,54 @@ def render_progress(done: int, total: int) -> int:
 
 
 def attach(app: faust.App, pipe: Pipeline, out: faust.TopicT) -> faust.TopicT:
-    """Declare ``frames`` and the agent that assembles them into GIFs, then asks ``out`` to pin."""
-    topic = app.topic(
-        pipe.names.frames,
+    """Declare ``frames``, the two tables, and the agent that assembles GIFs and asks to pin."""
+    partitions = pipe.settings.kafka.partitions
+    name = pipe.names.frames
+    topic = app.topic(name, key_type=str, value_type=FrameBlock, partitions=partitions)
+    blocks = app.Table(
+        "frame-blocks",
         key_type=str,
-        value_type=FrameBlock,
-        partitions=pipe.settings.kafka.partitions,
+        value_type=bytes,
+        value_serializer="raw",
+        partitions=partitions,
+        extra_topic_configs={
+            **_BLOCKS_TOPIC_CONFIG,
+            "max.message.bytes": str(pipe.settings.kafka.max_message_bytes),
+        },
     )
-    pending: dict[str, dict[int, bytes]] = {}
-    done_jobs: OrderedDict[str, None] = OrderedDict()
+    assemblies = app.Table(
+        "assemblies", key_type=str, value_type=Assembly, partitions=partitions, default=None
+    )
 
-    @app.agent(topic, name="lantern.assemble", concurrency=1)
-    async def assemble(blocks: faust.StreamT[FrameBlock]) -> None:
-        async for frame in blocks:
+    @app.agent(topic, name="lantern.assemble", concurrency=1)  # only concurrency 1 may write
+    async def assemble(frames: faust.StreamT[FrameBlock]) -> None:
+        async for frame in frames:
             job_id = frame.spec.job_id
-            if job_id in done_jobs:
-                continue  # a late duplicate of a finished job's block
-            async with pipe.guard(job_id, "assemble") as outcome:
-                collected = pending.setdefault(job_id, {})
-                collected[frame.index] = frame.data()  # a redelivered block: same bytes
-                if len(collected) < frame.spec.frames:
-                    await _report_progress(pipe, frame, len(collected))
+            async with pipe.guard(job_id, "assemble", frame, name, job_id):
+                state = assemblies.get(job_id) or Assembly(job_id=job_id, frames=frame.spec.frames)
+                if frame.index < 0:  # the job failed upstream: drop what is held
+                    _drop_blocks(blocks, state)
+                    assemblies[job_id] = state.derive(
+                        have="0", count=0, closed=True, generation=frame.spec.generation
+                    )
                     continue
-                await _finish(pipe, out, frame.spec, collected)
-            # finished or failed: forget the job's blocks
-            pending.pop(job_id, None)
-            done_jobs[job_id] = None
-            if len(done_jobs) > _RECENTLY_DONE:
-                done_jobs.popitem(last=False)
-            if outcome.failed:
-                log.warning("assemble failed job=%s", job_id)
+                if state.gif_cid or state.closed:
+                    if frame.spec.generation <= state.generation:
+                        continue  # a late block of a drive already finished or closed
+                    if state.gif_cid:
+                        await _repin(pipe, out, assemblies, frame.spec, state)
+                        continue
+                    # a failed job driven again (an operator retry): collect afresh
+                    state = Assembly(job_id=job_id, frames=frame.spec.frames)
+                if state.holds(frame.index):
+                    continue  # a redelivered or re-rendered block: same bytes, counted once
+                blocks[f"{job_id}:{frame.index}"] = frame.data()
+                state = state.with_frame(frame.index)
+                assemblies[job_id] = state
+                if state.count < state.frames:
+                    await _report_progress(pipe, frame, state.count)
+                    continue
+                assemblies[job_id] = await _finish(pipe, out, blocks, frame.spec, state)
 
     return topic
 
@@ -88,14 +144,41 @@ async def _report_progress(pipe: Pipeline, frame: FrameBlock, done: int) -> None
 
 
 async def _finish(
-    pipe: Pipeline, out: faust.TopicT, spec: JobSpec, collected: dict[int, bytes]
-) -> None:
+    pipe: Pipeline, out: faust.TopicT, blocks: TableT[str, bytes], spec: JobSpec, state: Assembly
+) -> Assembly:
     job_id, total = spec.job_id, spec.frames
     await pipe.report(job_id, "encoding", 70, stage="assemble", detail="writing GIF")
     size = int(spec.options["size"])
     header = gif_header(size, bytes.fromhex(spec.palette), loop=0)
-    gif = assemble_gif(header, (collected[i] for i in range(total)))
+    gif = assemble_gif(header, [blocks[f"{job_id}:{i}"] for i in range(total)])
     gif_cid = await asyncio.to_thread(pipe.store.put, gif, content_type="image/gif")
-    await out.send(key=job_id, value=PinRequest(spec=spec, gif_cid=gif_cid, gif_size=len(gif)))
+    request = PinRequest(spec=spec, gif_cid=gif_cid, gif_size=len(gif))
+    await pipe.publish(out, job_id, request)
     await pipe.report(job_id, "pinning", 70, stage="assemble", detail=f"GIF of {len(gif)} bytes")
     log.info("assembled job=%s bytes=%d cid=%s", job_id, len(gif), gif_cid)
+    _drop_blocks(blocks, state)
+    return state.derive(
+        have="0", gif_cid=gif_cid, gif_size=len(gif), generation=spec.generation,
+        updated_at=time.time(),
+    )  # fmt: skip
+
+
+async def _repin(
+    pipe: Pipeline,
+    out: faust.TopicT,
+    assemblies: TableT[str, Assembly],
+    spec: JobSpec,
+    state: Assembly,
+) -> None:
+    """A newer drive of a job whose GIF is written (re-drive, operator retry): pin again only."""
+    request = PinRequest(spec=spec, gif_cid=state.gif_cid, gif_size=state.gif_size)
+    await pipe.publish(out, spec.job_id, request)
+    assemblies[spec.job_id] = state.derive(generation=spec.generation, updated_at=time.time())
+    log.info("re-pin job=%s generation=%d", spec.job_id, spec.generation)
+
+
+def _drop_blocks(blocks: TableT[str, bytes], state: Assembly) -> None:
+    mask = int(state.have, 16)
+    for index in range(state.frames):
+        if mask >> index & 1:
+            del blocks[f"{state.job_id}:{index}"]

@@ -23,18 +23,13 @@ import uuid
 from pathlib import Path
 from types import TracebackType
 
-from render.errors import LanternError
-
+from .errors import BrokerError
 from .settings import KafkaSettings
 
 __all__ = ["BrokerError", "EmbeddedKafka", "free_port"]
 
 log = logging.getLogger(__name__)
 _KAFKA_DIR = Path(__file__).parent / "kafka"
-
-
-class BrokerError(LanternError):
-    """The embedded broker could not be set up, started or stopped."""
 
 
 def free_port(preferred: int = 0, host: str = "127.0.0.1") -> int:

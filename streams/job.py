@@ -20,6 +20,7 @@ class JobSpec(faust.Record, serializer="json"):
     wallet: str
     palette: str  # 768 bytes as hex: the global colour table every frame is quantized to
     submitted_at: float
+    generation: int = 0  # which drive of the job this is (re-drives and retries raise it)
     version: int = 1
 
     @property

@@ -1,20 +1,26 @@
 """Pin stage: pin the GIF, build and pin its ERC-721 metadata, report the job completed.
 
-The GIF is already in the local content store (the assembler put it there), so a failure here
-never re-renders anything. Metadata is serialised canonically, so the same job always yields
-the same metadata CID.
+The backend (``LANTERN_PIN_BACKEND``: local, pinata, kubo, psa) is built when the stage is
+attached, so a misconfigured worker refuses to start. The GIF is already in the local content
+store (the assembler put it there), so a failed pin never re-renders anything: a retry pins
+the stored file again, which content addressing makes a no-op where it had succeeded.
+Metadata is serialised canonically, so the same job always yields the same metadata CID.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import faust
 
-from pinning.metadata import build_metadata, canonical_json
+from pinning.backends import create_backend
+from pinning.metadata import RENDERER_VERSION, build_metadata, canonical_json
+from pinning.pinner import Pinner
 
 from .assemble import PinRequest
+from .errors import InjectedFault
 from .pipeline import Pipeline
 
 __all__ = ["attach"]
@@ -31,36 +37,68 @@ def attach(app: faust.App, pipe: Pipeline) -> faust.TopicT:
         partitions=pipe.settings.kafka.partitions,
     )
 
+    config = pipe.settings.pin
+    pinner = Pinner(
+        pipe.store,
+        create_backend(config, pipe.store),
+        cid_version=config.cid_version,
+        max_bytes=config.max_bytes,
+        deadline_s=config.deadline_s,
+    )
+
     @app.agent(topic, name="lantern.pin")
     async def pin(requests: faust.StreamT[PinRequest]) -> None:
-        async for request in requests:
-            spec = request.spec
-            async with pipe.guard(spec.job_id, "pin"):
-                if not await asyncio.to_thread(pipe.store.exists, request.gif_cid):
-                    raise FileNotFoundError(f"GIF {request.gif_cid} is not in the content store")
-                await pipe.report(spec.job_id, "pinning", 85, stage="pin", detail="GIF pinned")
-                metadata = build_metadata(
-                    job_id=spec.job_id,
-                    settings=spec.settings,
-                    options=spec.options,
-                    gif_cid=request.gif_cid,
-                    gif_size=request.gif_size,
-                    external_url=f"{pipe.settings.api.base_url}/jobs/{spec.job_id}",
-                )
-                metadata_cid = await asyncio.to_thread(
-                    pipe.store.put, canonical_json(metadata), content_type="application/json"
-                )
-                result = {
-                    "gif_cid": request.gif_cid,
-                    "metadata_cid": metadata_cid,
-                    "image_url": pipe.gateway_url(request.gif_cid),
-                    "metadata_url": pipe.gateway_url(metadata_cid),
-                    "token_uri": f"ipfs://{metadata_cid}",
-                    "gif_bytes": request.gif_size,
-                }
-                await pipe.report(
-                    spec.job_id, "completed", 100, stage="pin", detail="done", result=result
-                )
-                log.info("completed job=%s metadata=%s", spec.job_id, metadata_cid)
+        try:
+            async for request in requests:
+                await _handle(pipe, pinner, request)
+        finally:
+            await pinner.close()
 
     return topic
+
+
+async def _handle(pipe: Pipeline, pinner: Pinner, request: PinRequest) -> None:
+        spec = request.spec
+        name = pipe.names.pin_requests
+        async with pipe.guard(spec.job_id, "pin", request, name, spec.job_id):
+            if request.attempt <= pipe.settings.faults.pin_failures:
+                raise InjectedFault(f"injected pin fault (attempt {request.attempt})")
+            await _pin_job(pipe, pinner, request)
+
+
+async def _pin_job(pipe: Pipeline, pinner: Pinner, request: PinRequest) -> None:
+    spec, backend = request.spec, pipe.settings.pin.backend
+    keyvalues = {
+        "job_id": spec.job_id,
+        "wallet": spec.wallet,
+        "renderer_version": RENDERER_VERSION,
+    }
+    gif = await pinner.pin_stored(
+        request.gif_cid, name=f"gen1-{spec.job_id}.gif", keyvalues=keyvalues | {"kind": "image"}
+    )
+    await pipe.report(spec.job_id, "pinning", 85, stage="pin", detail=f"GIF pinned ({backend})")
+    metadata = build_metadata(
+        job_id=spec.job_id,
+        settings=spec.settings,
+        options=spec.options,
+        gif_cid=gif.cid,
+        gif_size=gif.size,
+        external_url=f"{pipe.settings.api.base_url}/jobs/{spec.job_id}",
+    )
+    meta = await pinner.pin_bytes(
+        canonical_json(metadata),
+        content_type="application/json",
+        name=f"gen1-{spec.job_id}.json",
+        keyvalues=keyvalues | {"kind": "metadata"},
+    )
+    result: dict[str, Any] = {
+        "gif_cid": gif.cid,
+        "metadata_cid": meta.cid,
+        "image_url": pipe.gateway_url(gif.cid),
+        "metadata_url": pipe.gateway_url(meta.cid),
+        "token_uri": f"ipfs://{meta.cid}",
+        "gif_bytes": gif.size,
+        "pin_backend": backend,
+    }
+    await pipe.report(spec.job_id, "completed", 100, stage="pin", detail="done", result=result)
+    log.info("completed job=%s backend=%s metadata=%s", spec.job_id, backend, meta.cid)

@@ -1,4 +1,4 @@
-"""What every stage shares: settings, topic names, the content store, the render pool, status.
+"""What every stage shares: settings, topics, the content store, the render pool, status, retries.
 
 A ``Pipeline`` is built once per worker (``streams/worker.py``) and handed to each stage's
 ``attach``. Rendering is synchronous and CPU-bound, so it runs in a process pool that opens when
@@ -13,28 +13,45 @@ import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import faust
 
+from monitoring.metrics import WorkerMetrics
 from pinning.store import LocalStore
+from render.errors import SettingsError
 
+from .retry import DeadLetter, RetryEnvelope, backoff_delay
 from .settings import Settings
 from .status import StatusEvent
 from .topics import TopicNames
 
-__all__ = ["Outcome", "Pipeline"]
+__all__ = ["STAGE_STATE", "Outcome", "Pipeline", "is_permanent"]
 
 log = logging.getLogger(__name__)
 R = TypeVar("R")
+
+# the state a job is in while a stage works on it (a retry notice keeps it there)
+STAGE_STATE = {
+    "split": "rendering",
+    "render": "rendering",
+    "assemble": "encoding",
+    "pin": "pinning",
+}
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """True for errors a retry cannot fix: invalid input, or errors that say so themselves."""
+    return isinstance(exc, SettingsError) or getattr(exc, "retryable", True) is False
 
 
 @dataclass
 class Outcome:
     """How a guarded block ended."""
 
-    failed: bool = False
+    failed: bool = False  # raised: retried later or dead-lettered
+    final: bool = False  # dead-lettered: the job has failed
 
 
 @dataclass
@@ -45,12 +62,21 @@ class Pipeline:
     names: TopicNames
     store: LocalStore
     status_topic: faust.TopicT
+    retry_topic: faust.TopicT
+    dead_letter_topic: faust.TopicT
     pool: Executor | None = None
-    _started: float = field(default_factory=time.monotonic)
+    metrics: WorkerMetrics | None = None
 
     async def run(self, fn: Callable[..., R], *args: Any) -> R:
         """Run a synchronous, CPU-bound ``fn`` in the render pool."""
         return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
+
+    async def publish(
+        self, topic: faust.TopicT, key: str, value: Any, partition: int | None = None
+    ) -> None:
+        """Send and wait until the broker has it: an event is never acked before its output."""
+        sent = await topic.send(key=key, value=value, partition=partition)
+        await sent
 
     async def report(
         self,
@@ -74,25 +100,102 @@ class Pipeline:
             result=result,
             at=time.time(),
         )
-        await self.status_topic.send(key=job_id, value=event)
+        await self.publish(self.status_topic, job_id, event)
+        if state == "completed" and self.metrics is not None:
+            self.metrics.jobs_completed.inc()
 
     @asynccontextmanager
-    async def guard(self, job_id: str, stage: str) -> AsyncIterator[Outcome]:
-        """Turn an exception in ``stage`` into the job's ``failed`` status instead of losing it.
+    async def guard(
+        self,
+        job_id: str,
+        stage: str,
+        event: faust.Record,
+        topic: str,
+        key: str,
+        partition: int | None = None,
+    ) -> AsyncIterator[Outcome]:
+        """Run a stage's work on ``event``; if it raises, retry it later or dead-letter it.
 
-        faust acks an event whose agent raised and never redelivers it; without this the job
-        would stay in its last state forever.
+        ``topic``/``key``/``partition`` say where the event came from, so a retry goes back to
+        the same place. The job's status says what happened either way.
         """
         outcome = Outcome()
+        started = time.perf_counter()
         try:
             yield outcome
+            if self.metrics is not None:
+                self.metrics.stage_seconds.labels(stage).observe(time.perf_counter() - started)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             outcome.failed = True
-            log.exception("stage failed job=%s stage=%s", job_id, stage)
             reason = f"{type(exc).__name__}: {exc}"
-            await self.report(job_id, "failed", 0, stage=stage, detail="failed", error=reason)
+            attempt = int(getattr(event, "attempt", 1))
+            attempts = self.settings.reliability.attempts
+            if is_permanent(exc) or attempt >= attempts:
+                outcome.final = True
+                if self.metrics is not None:
+                    self.metrics.dead_letters.labels(stage).inc()
+                log.warning("dead letter job=%s stage=%s attempt=%d: %s",
+                            job_id, stage, attempt, reason)  # fmt: skip
+                await self._dead_letter(job_id, stage, event, topic, key, attempt, reason)
+                return
+            if self.metrics is not None:
+                self.metrics.retries.labels(stage).inc()
+            delay = backoff_delay(attempt, self.settings.reliability.backoff_s)
+            log.warning("retrying job=%s stage=%s attempt=%d in %.1fs: %s",
+                        job_id, stage, attempt, delay, reason)  # fmt: skip
+            envelope = RetryEnvelope(
+                job_id=job_id,
+                stage=stage,
+                topic=topic,
+                key=key,
+                payload=event.derive(attempt=attempt + 1).dumps().decode(),
+                attempt=attempt + 1,
+                due_at=time.time() + delay,
+                error=reason,
+                partition=partition,
+            )
+            await self.publish(self.retry_topic, job_id, envelope)
+            await self.report(
+                job_id,
+                STAGE_STATE.get(stage, "rendering"),
+                0,
+                stage=stage,
+                detail=f"{stage} failed (attempt {attempt} of {attempts}); "
+                f"retrying in {delay:.1f}s: {reason}",
+            )
+
+    async def _dead_letter(
+        self,
+        job_id: str,
+        stage: str,
+        event: faust.Record,
+        topic: str,
+        key: str,
+        attempts: int,
+        reason: str,
+    ) -> None:
+        letter = DeadLetter(
+            job_id=job_id,
+            stage=stage,
+            topic=topic,
+            key=key,
+            payload=event.dumps().decode(),
+            attempts=attempts,
+            error=reason,
+            at=time.time(),
+        )
+        await self.publish(self.dead_letter_topic, job_id, letter)
+        noun = "attempt" if attempts == 1 else "attempts"
+        await self.report(
+            job_id,
+            "failed",
+            0,
+            stage=stage,
+            detail=f"{stage} failed after {attempts} {noun}",
+            error=reason,
+        )
 
     def gateway_url(self, cid: str) -> str:
         """An HTTP link to ``cid`` through the configured gateway (the API's own by default)."""

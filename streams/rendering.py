@@ -14,6 +14,7 @@ import faust
 
 from render import render_block
 
+from .errors import InjectedFault
 from .job import JobSpec
 from .pipeline import Pipeline
 
@@ -27,6 +28,7 @@ class FrameTask(faust.Record, serializer="json"):
 
     spec: JobSpec
     index: int
+    attempt: int = 1
     version: int = 1
 
 
@@ -36,6 +38,7 @@ class FrameBlock(faust.Record, serializer="json"):
     spec: JobSpec
     index: int
     block: str  # base64 of the block's bytes
+    attempt: int = 1
     version: int = 1
 
     def data(self) -> bytes:
@@ -45,26 +48,32 @@ class FrameBlock(faust.Record, serializer="json"):
 
 def attach(app: faust.App, pipe: Pipeline, out: faust.TopicT) -> faust.TopicT:
     """Declare ``frame-tasks`` and the agent that renders them into ``out``."""
+    name = pipe.names.frame_tasks
     topic = app.topic(
-        pipe.names.frame_tasks,
-        key_type=str,
-        value_type=FrameTask,
-        partitions=pipe.settings.kafka.partitions,
+        name, key_type=str, value_type=FrameTask, partitions=pipe.settings.kafka.partitions
     )
+    fault_colour = pipe.settings.faults.render_color
 
     @app.agent(topic, name="lantern.render", concurrency=pipe.settings.worker.render_concurrency)
     async def render(tasks: faust.StreamT[FrameTask]) -> None:
         async for task in tasks:
             spec = task.spec
-            async with pipe.guard(spec.job_id, "render"):
+            key = f"{spec.job_id}:{task.index}"
+            partition = tasks.current_event.message.partition if tasks.current_event else None
+            async with pipe.guard(spec.job_id, "render", task, name, key, partition) as outcome:
                 settings, options = spec.parsed()
+                if fault_colour and settings.flow_field.color1 == fault_colour:
+                    raise InjectedFault(f"injected render fault for colour {fault_colour}")
                 palette = bytes.fromhex(spec.palette)
                 block: bytes = await pipe.run(render_block, settings, options, palette, task.index)
-                await out.send(
-                    key=spec.job_id,
-                    value=FrameBlock(
-                        spec=spec, index=task.index, block=base64.b64encode(block).decode()
-                    ),
+                encoded = base64.b64encode(block).decode()
+                await pipe.publish(
+                    out, spec.job_id, FrameBlock(spec=spec, index=task.index, block=encoded)
                 )
+                if pipe.metrics is not None:
+                    pipe.metrics.frames.inc()
+            if outcome.final:
+                # the job has failed: tell the assembler to drop the blocks it holds
+                await pipe.publish(out, spec.job_id, FrameBlock(spec=spec, index=-1, block=""))
 
     return topic

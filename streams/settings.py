@@ -15,8 +15,10 @@ from typing import TypeVar
 
 __all__ = [
     "ApiSettings",
+    "FaultSettings",
     "KafkaSettings",
     "PinSettings",
+    "ReliabilitySettings",
     "Settings",
     "SettingsEnvError",
     "StoreSettings",
@@ -64,10 +66,53 @@ class StoreSettings:
 
 @dataclass(frozen=True)
 class PinSettings:
-    """Where artworks are pinned: ``local`` (the embedded store), ``pinata``, ``kubo`` or ``psa``."""
+    """Where artworks are pinned: ``local`` (embedded), ``pinata``, ``kubo`` or ``psa``.
+
+    README "Pinning backends" says what each needs. ``token`` is a secret: it is masked in
+    ``repr`` and never logged.
+    """
 
     backend: str = "local"
-    timeout_s: float = 60.0
+    timeout_s: float = 60.0  # one HTTP request: connecting, or a silence while sending/reading
+    url: str = ""  # the service's API; empty: https://api.pinata.cloud, http://127.0.0.1:5001
+    token: str = field(default="", repr=False)  # Pinata JWT, PSA access token, Kubo bearer
+    cid_version: int = 0  # 0: Qm… as `ipfs add` and the original; 1: bafy…/bafk… (raw leaves)
+    attempts: int = 5  # tries per request on timeouts, 429 and 5xx (never on 400/401/403)
+    backoff_s: float = 1.0  # the first retry's delay; doubles each time, jittered
+    backoff_max_s: float = 30.0  # cap of one delay (a longer Retry-After is still honoured)
+    deadline_s: float = 600.0  # one file's whole pin: retries and PSA polling included
+    max_bytes: int = 100 * 1024 * 1024  # larger files are refused before any upload
+    poll_s: float = 2.0  # psa: interval between status checks of a pin request
+    origins: str = ""  # psa: comma-separated multiaddrs that provide the content
+    provider_url: str = ""  # psa: a Kubo RPC the content is added to first (origins: its own)
+
+    def __repr__(self) -> str:
+        shown = [
+            f"{f.name}={'***' if f.name == 'token' and self.token else getattr(self, f.name)!r}"
+            for f in dataclasses.fields(self)
+        ]
+        return f"PinSettings({', '.join(shown)})"
+
+
+@dataclass(frozen=True)
+class ReliabilitySettings:
+    """Retries, stalls, retention and admission limits (ARCHITECTURE §4)."""
+
+    attempts: int = 3  # in all, per stage and event, before the dead-letter topic
+    backoff_s: float = 2.0  # first retry delay; doubles each attempt, jittered ±20 %
+    stall_after_s: float = 60.0  # no progress for this long: reported and re-driven
+    watch_interval_s: float = 5.0  # how often workers look for stalled and expired jobs
+    retention_s: float = 7 * 24 * 3600.0  # finished jobs' status kept at least this long
+    keep_completed: int = 100  # … and at least this many completed / failed jobs
+    keep_failed: int = 500
+
+
+@dataclass(frozen=True)
+class FaultSettings:
+    """Fault injection for tests and drills only: makes chosen stages fail on purpose."""
+
+    render_color: str = ""  # frames whose flowField.color1 is this colour raise
+    pin_failures: int = 0  # the pin stage fails this many attempts of every job first
 
 
 @dataclass(frozen=True)
@@ -78,6 +123,7 @@ class WorkerSettings:
     processes: int = 0  # 0: one per core
     render_concurrency: int = 4  # frames in flight per worker
     web_port: int = 0  # faust's own web server; 0 disables it
+    metrics_port: int = 0  # Prometheus metrics of this worker; 0 disables them
     loglevel: str = "info"
 
 
@@ -90,6 +136,11 @@ class ApiSettings:
     public_url: str = ""  # base of links handed to users; empty: http://host:port
     max_body_bytes: int = 64 * 1024
     readiness_timeout_s: float = 5.0
+    # admission: over this backlog (frame tasks + requests not yet consumed) POST answers 429
+    max_backlog: int = 20_000
+    wallet_rate_per_min: int = 30  # submissions per wallet per minute, per API replica
+    ip_rate_per_min: int = 120  # submissions per client IP per minute, per API replica
+    admin_token: str = field(default="", repr=False)  # bearer token of the operator routes
 
     @property
     def base_url(self) -> str:
@@ -104,6 +155,8 @@ class Settings:
     kafka: KafkaSettings = field(default_factory=KafkaSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
     pin: PinSettings = field(default_factory=PinSettings)
+    reliability: ReliabilitySettings = field(default_factory=ReliabilitySettings)
+    faults: FaultSettings = field(default_factory=FaultSettings)
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
 
@@ -115,6 +168,8 @@ class Settings:
             kafka=_from_env(KafkaSettings(), "KAFKA", env),
             store=_from_env(StoreSettings(), "STORE", env),
             pin=_from_env(PinSettings(), "PIN", env),
+            reliability=_from_env(ReliabilitySettings(), "RELIABILITY", env),
+            faults=_from_env(FaultSettings(), "FAULTS", env),
             worker=_from_env(WorkerSettings(), "WORKER", env),
             api=_from_env(ApiSettings(), "API", env),
         )
@@ -153,7 +208,7 @@ def env_help() -> str:
     """One line per ``LANTERN_*`` variable with its default, for ``lantern --help``."""
     lines = []
     defaults = Settings()
-    for group in ("kafka", "store", "pin", "worker", "api"):
+    for group in ("kafka", "store", "pin", "reliability", "faults", "worker", "api"):
         obj = getattr(defaults, group)
         for f in dataclasses.fields(obj):
             lines.append(

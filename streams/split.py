@@ -1,12 +1,15 @@
 """Split stage: a MintRequest becomes N FrameTasks spread over every partition.
 
-It validates the request again (a request can come from a replay, not only the API), renders a
-few sample frames to choose the job's global palette — fixed once, so every frame can then be
-quantized and LZW-encoded independently on any worker — and fans out one task per frame.
+It validates the request again (a request can come from a replay or a re-drive, not only the
+API), renders a few sample frames to choose the job's global palette — fixed once, so every frame
+can then be quantized and LZW-encoded independently on any worker — and fans out one task per
+frame. Redelivery is harmless: the same request yields the same palette and the same tasks, and
+the assembler keeps one block per frame.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import zlib
 from typing import Any
@@ -32,52 +35,56 @@ class MintRequest(faust.Record, serializer="json"):
     options: dict[str, Any]
     wallet: str
     submitted_at: float
+    generation: int = 0  # raised by each re-drive or operator retry of the same job
+    attempt: int = 1
     version: int = 1
 
 
 def attach(app: faust.App, pipe: Pipeline, out: faust.TopicT) -> faust.TopicT:
     """Declare ``mint-requests`` and the agent that fans a request out into ``out``."""
     partitions = pipe.settings.kafka.partitions
-    topic = app.topic(
-        pipe.names.mint_requests, key_type=str, value_type=MintRequest, partitions=partitions
-    )
+    name = pipe.names.mint_requests
+    topic = app.topic(name, key_type=str, value_type=MintRequest, partitions=partitions)
 
     @app.agent(topic, name="lantern.split")
     async def split(requests: faust.StreamT[MintRequest]) -> None:
         async for request in requests:
-            async with pipe.guard(request.job_id, "split"):
-                settings = Gen1Settings.from_dict(request.settings)
-                options = RenderOptions.from_dict(request.options)
-                await pipe.report(
-                    request.job_id, "rendering", 1, stage="split", detail="choosing palette"
-                )
-                palette: bytes = await pipe.run(plan_palette, settings, options)
-                spec = JobSpec(
-                    job_id=request.job_id,
-                    settings=settings.to_dict(),
-                    options=options.to_dict(),
-                    wallet=request.wallet,
-                    palette=palette.hex(),
-                    submitted_at=request.submitted_at,
-                )
-                # consecutive frames on consecutive partitions: every worker gets a share
-                first = hash_partition(request.job_id, partitions)
-                for index in range(options.frames):
-                    await out.send(
-                        key=f"{request.job_id}:{index}",
-                        value=FrameTask(spec=spec, index=index),
-                        partition=(first + index) % partitions,
-                    )
-                await pipe.report(
-                    request.job_id,
-                    "rendering",
-                    5,
-                    stage="split",
-                    detail=f"0/{options.frames} frames",
-                )
-                log.info("split job=%s frames=%d", request.job_id, options.frames)
+            async with pipe.guard(request.job_id, "split", request, name, request.job_id):
+                await _split(pipe, out, request)
 
     return topic
+
+
+async def _split(pipe: Pipeline, out: faust.TopicT, request: MintRequest) -> None:
+    partitions = pipe.settings.kafka.partitions
+    settings = Gen1Settings.from_dict(request.settings)
+    options = RenderOptions.from_dict(request.options)
+    await pipe.report(request.job_id, "rendering", 1, stage="split", detail="choosing palette")
+    palette: bytes = await pipe.run(plan_palette, settings, options)
+    spec = JobSpec(
+        job_id=request.job_id,
+        settings=settings.to_dict(),
+        options=options.to_dict(),
+        wallet=request.wallet,
+        palette=palette.hex(),
+        submitted_at=request.submitted_at,
+        generation=request.generation,
+    )
+    # consecutive frames on consecutive partitions: every worker gets a share
+    first = hash_partition(request.job_id, partitions)
+    sent = [
+        await out.send(
+            key=f"{request.job_id}:{index}",
+            value=FrameTask(spec=spec, index=index),
+            partition=(first + index) % partitions,
+        )
+        for index in range(options.frames)
+    ]
+    await asyncio.gather(*sent)  # every task on the broker before the request is acked
+    await pipe.report(
+        request.job_id, "rendering", 5, stage="split", detail=f"0/{options.frames} frames"
+    )
+    log.info("split job=%s frames=%d", request.job_id, options.frames)
 
 
 def hash_partition(key: str, partitions: int) -> int:

@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 import faust
+from faust.types import TableT
 
 from .topics import STATUS_TABLE
 
@@ -36,6 +37,11 @@ class StatusEvent(faust.Record, serializer="json"):
     result: dict[str, Any] | None = None
     wallet: str | None = None
     at: float = 0.0
+    request: dict[str, Any] | None = None  # the MintRequest, on the API's queued event
+    generation: int = 0  # the drive this event belongs to
+    reopen: bool = False  # an operator retry: a failed job starts again
+    stalled: bool = False  # the watcher found no progress and re-drove the job
+    purge: bool = False  # retention: forget the job
     version: int = 1
 
 
@@ -52,12 +58,22 @@ class JobStatus(faust.Record, serializer="json"):
     wallet: str | None = None
     created_at: float = 0.0
     updated_at: float = 0.0
+    request: dict[str, Any] | None = None
+    generation: int = 0
+    stalls: int = 0
+    retries: int = 0  # operator retries
     version: int = 1
 
 
-def fold(current: JobStatus | None, event: StatusEvent) -> JobStatus:
-    """The job's status after ``event``: monotonic progress, terminal states final."""
+def fold(current: JobStatus | None, event: StatusEvent) -> JobStatus | None:
+    """The job's status after ``event`` (None: forget it).
+
+    Progress never goes backwards, a stage never moves back, and a terminal state is final —
+    except for an explicit operator retry of a failed job, which starts it again at 0.
+    """
     at = event.at or time.time()
+    if event.purge:
+        return None
     if current is None:
         return JobStatus(
             job_id=event.job_id,
@@ -70,13 +86,20 @@ def fold(current: JobStatus | None, event: StatusEvent) -> JobStatus:
             wallet=event.wallet,
             created_at=at,
             updated_at=at,
+            request=event.request,
+            generation=event.generation,
         )
     if current.state in TERMINAL:
+        if event.reopen and current.state == "failed":
+            return current.derive(
+                state="queued", progress=0, stage=event.stage, detail=event.detail, error=None,
+                generation=max(current.generation, event.generation),
+                retries=current.retries + 1, updated_at=at,
+            )  # fmt: skip
         return current  # a late or redelivered event cannot reopen a finished job
     if event.state != "failed" and _rank(event.state) < _rank(current.state):
         return current  # an out-of-order event from an earlier stage
-    return JobStatus(
-        job_id=current.job_id,
+    return current.derive(
         state=event.state,
         progress=max(current.progress, event.progress),
         stage=event.stage or current.stage,
@@ -84,8 +107,10 @@ def fold(current: JobStatus | None, event: StatusEvent) -> JobStatus:
         error=event.error,
         result=event.result or current.result,
         wallet=current.wallet or event.wallet,
-        created_at=current.created_at,
         updated_at=max(at, current.updated_at),
+        request=current.request or event.request,
+        generation=max(current.generation, event.generation),
+        stalls=current.stalls + (1 if event.stalled else 0),
     )
 
 
@@ -93,7 +118,9 @@ def _rank(state: str) -> int:
     return STATES.index(state) if state in STATES else -1
 
 
-def attach(app: faust.App, topic_name: str, partitions: int) -> faust.TopicT:
+def attach(
+    app: faust.App, topic_name: str, partitions: int
+) -> tuple[faust.TopicT, TableT[str, JobStatus]]:
     """Declare the status topic, the table and the agent that folds one into the other."""
     topic = app.topic(topic_name, key_type=str, value_type=StatusEvent, partitions=partitions)
     table = app.Table(
@@ -105,10 +132,14 @@ def attach(app: faust.App, topic_name: str, partitions: int) -> faust.TopicT:
         async for event in events:
             before = table.get(event.job_id)
             after = fold(before, event)
-            if after is not before:
+            if after is None:
+                if before is not None:
+                    del table[event.job_id]  # a tombstone: compaction forgets the job
+                    log.info("status purged job=%s", event.job_id)
+            elif after is not before:
                 table[event.job_id] = after
                 log.info(
                     "status job=%s state=%s progress=%d", event.job_id, after.state, after.progress
                 )
 
-    return topic
+    return topic, table

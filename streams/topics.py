@@ -31,6 +31,8 @@ class TopicNames:
     pin_requests: str
     status: str
     status_changelog: str
+    retry: str
+    dead_letters: str
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TopicNames:
@@ -43,6 +45,8 @@ class TopicNames:
             pin_requests=k.topic("pin-requests"),
             status=k.topic("status"),
             status_changelog=status_changelog(settings),
+            retry=k.topic("retry"),
+            dead_letters=k.topic("dead-letters"),
         )
 
 
@@ -65,6 +69,14 @@ async def ensure_topics(settings: Settings, timeout: float = 60.0) -> list[str]:
         NewTopic(names.frames, k.partitions, k.replication, topic_configs=common),
         NewTopic(names.pin_requests, k.partitions, k.replication, topic_configs=common),
         NewTopic(names.status, k.partitions, k.replication, topic_configs=common),
+        NewTopic(names.retry, k.partitions, k.replication, topic_configs=common),
+        # dead letters are kept a month: an operator reads them, a retry replays them
+        NewTopic(
+            names.dead_letters,
+            k.partitions,
+            k.replication,
+            topic_configs={**common, "retention.ms": str(30 * 24 * 3600 * 1000)},
+        ),
         NewTopic(
             names.status_changelog,
             k.partitions,

@@ -2,7 +2,8 @@
 
     lantern worker            # uses LANTERN_KAFKA_BOOTSTRAP
 
-All workers share one consumer group per agent, so frame tasks spread over all of them.
+All workers share one consumer group, so frame tasks spread over all of them, and a worker that
+dies has its partitions (and the tables' state for them) taken over within seconds.
 """
 
 from __future__ import annotations
@@ -13,12 +14,15 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 
 import faust
+from prometheus_client import start_http_server
 
+from monitoring.metrics import WorkerMetrics
 from pinning.store import LocalStore
 
-from . import assemble, pin, rendering, split, status
+from . import assemble, pin, rendering, retry, split, status, watch
 from .app import create_app
 from .pipeline import Pipeline
+from .retry import DeadLetter
 from .settings import Settings
 from .topics import TopicNames
 
@@ -32,24 +36,32 @@ def create_worker(settings: Settings) -> tuple[faust.App, Pipeline]:
     app = create_app(settings)
     names = TopicNames.from_settings(settings)
     partitions = settings.kafka.partitions
-    status_topic = status.attach(app, names.status, partitions)
+    status_topic, status_table = status.attach(app, names.status, partitions)
     pipe = Pipeline(
         settings=settings,
         names=names,
         store=LocalStore(settings.store.root),
         status_topic=status_topic,
+        retry_topic=retry.attach(app, names.retry, partitions),
+        dead_letter_topic=app.topic(
+            names.dead_letters, key_type=str, value_type=DeadLetter, partitions=partitions
+        ),
     )
     # attached downstream first: each stage is handed the topic it writes to
     pin_topic = pin.attach(app, pipe)
     frames_topic = assemble.attach(app, pipe, out=pin_topic)
     tasks_topic = rendering.attach(app, pipe, out=frames_topic)
-    split.attach(app, pipe, out=tasks_topic)
+    requests_topic = split.attach(app, pipe, out=tasks_topic)
+    watch.attach(app, pipe, status_table, requests_topic)
     return app, pipe
 
 
 def run_worker(settings: Settings) -> None:
     """Run a worker until SIGINT/SIGTERM, with its render pool open for its whole life."""
     app, pipe = create_worker(settings)
+    pipe.metrics = WorkerMetrics.create()
+    if settings.worker.metrics_port:
+        start_http_server(settings.worker.metrics_port, registry=pipe.metrics.registry)
     processes = settings.worker.processes or os.cpu_count() or 1
     # forkserver: the pool's children do not inherit the event loop or Kafka sockets
     context = multiprocessing.get_context("forkserver")
