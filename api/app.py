@@ -12,7 +12,8 @@ from streams.settings import Settings
 
 from .errors import error_middleware
 from .jobs import JobView
-from .keys import JOBS, METRICS, SETTINGS, STORE, SUBMITTER
+from .keys import JOBS, LIMITS, METRICS, SETTINGS, STORE, SUBMITTER
+from .limits import Admission
 from .observe import metrics_middleware
 from .routes import setup_routes
 from .submit import Submitter
@@ -31,6 +32,7 @@ def create_app(settings: Settings) -> web.Application:
     app[JOBS] = JobView(settings)
     app[STORE] = LocalStore(settings.store.root)
     app[METRICS] = ApiMetrics.create()
+    app[LIMITS] = Admission(settings)
     app.cleanup_ctx.append(_kafka_clients)
     setup_routes(app)
     return app
@@ -39,7 +41,9 @@ def create_app(settings: Settings) -> web.Application:
 async def _kafka_clients(app: web.Application) -> AsyncIterator[None]:
     await app[SUBMITTER].start()
     await app[JOBS].start()
+    await app[LIMITS].backlog.start()
     yield
+    await app[LIMITS].backlog.stop()
     await app[JOBS].stop()
     await app[SUBMITTER].stop()
 

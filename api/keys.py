@@ -9,12 +9,14 @@ from pinning import LocalStore
 from streams.settings import Settings
 
 from .jobs import JobView
+from .limits import Admission
 from .submit import Submitter
 
-__all__ = ["JOBS", "METRICS", "SETTINGS", "STORE", "SUBMITTER"]
+__all__ = ["JOBS", "LIMITS", "METRICS", "SETTINGS", "STORE", "SUBMITTER"]
 
 SETTINGS = web.AppKey("settings", Settings)
 SUBMITTER = web.AppKey("submitter", Submitter)
 JOBS = web.AppKey("jobs", JobView)
 STORE = web.AppKey("store", LocalStore)
 METRICS = web.AppKey("metrics", ApiMetrics)
+LIMITS = web.AppKey("limits", Admission)

@@ -13,6 +13,7 @@ import math
 import time
 from collections import OrderedDict
 
+from aiohttp import web
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
@@ -22,7 +23,7 @@ from streams.topics import TopicNames
 
 from .errors import ApiError
 
-__all__ = ["BacklogMonitor", "RateLimiter"]
+__all__ = ["Admission", "BacklogMonitor", "RateLimiter"]
 
 log = logging.getLogger(__name__)
 
@@ -131,3 +132,18 @@ class BacklogMonitor:
             done = meta.offset if meta is not None and meta.offset >= 0 else 0
             backlog += max(0, end - done)
         return backlog
+
+
+class Admission:
+    """What a submission must pass before it is published: rates, then the backlog."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.wallets = RateLimiter(settings.api.wallet_rate_per_min, "wallet")
+        self.ips = RateLimiter(settings.api.ip_rate_per_min, "address")
+        self.backlog = BacklogMonitor(settings)
+
+    def admit(self, request: web.Request, wallet: str) -> None:
+        """Raise 429 if this submission is over a rate or the queue is full."""
+        self.backlog.admit()
+        self.ips.take(request.remote or "unknown")
+        self.wallets.take(wallet)

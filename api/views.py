@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 import time
 from typing import Any
@@ -12,14 +13,13 @@ from aiohttp import web
 from pinning import ContentNotFound, InvalidCid, LocalStore, validate_cid
 
 from .errors import ApiError
-from .keys import JOBS, METRICS, SETTINGS, STORE, SUBMITTER
+from .keys import JOBS, LIMITS, METRICS, SETTINGS, STORE, SUBMITTER
 from .validation import MintBody, parse_mint_body, read_json
 
 __all__ = [
     "get_content",
     "get_job",
     "healthz",
-    "index",
     "legacy_job_status",
     "legacy_queue_mint",
     "readyz",
@@ -39,6 +39,7 @@ async def submit_mint(request: web.Request) -> web.Response:
             "job_id": job_id,
             "state": "queued",
             "status_url": f"/api/v1/jobs/{job_id}",
+            "events_url": f"/api/v1/jobs/{job_id}/events",
         },
         status=202,
         headers={"Location": f"/api/v1/jobs/{job_id}"},
@@ -114,9 +115,9 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Ready when the producer reaches the broker and the job view has caught up."""
+    """Ready when the broker answers now and the job view has caught up."""
     checks = {
-        "broker": request.app[SUBMITTER].connected,
+        "broker": request.app[SUBMITTER].connected and request.app[LIMITS].backlog.reachable,
         "status_table": request.app[JOBS].caught_up.is_set(),
     }
     ready = all(checks.values())
@@ -126,22 +127,49 @@ async def readyz(request: web.Request) -> web.Response:
     )
 
 
-async def index(request: web.Request) -> web.Response:
-    """A short landing page until the creator page is served here."""
-    return web.Response(
-        text="<!doctype html><title>Lantern</title><h1>Lantern</h1>"
-        "<p>POST Gen1 settings to <code>/api/v1/mints</code>; follow "
-        "<code>/api/v1/jobs/{id}</code>.</p>",
-        content_type="text/html",
-    )
-
-
 async def _accept(request: web.Request, body: MintBody) -> str:
-    """Publish the job, show it as queued at once, count it; its id."""
-    queued = await request.app[SUBMITTER].submit(body.settings, body.options, body.wallet)
+    """Admit, publish and show the job as queued at once; its id.
+
+    With an ``Idempotency-Key`` the job id is derived from (wallet, key), so the same key gives
+    the same job on any replica, after any restart; a replay with a different body is refused.
+    """
+    job_id = idempotent_job_id(request, body.wallet)
+    if job_id is not None:
+        existing = request.app[JOBS].get(job_id)
+        if existing is not None:
+            _same_request(existing, body)
+            return job_id
+    request.app[LIMITS].admit(request, body.wallet)
+    queued = await request.app[SUBMITTER].submit(
+        body.settings, body.options, body.wallet, job_id=job_id
+    )
     request.app[JOBS].accept(_initial(queued.asdict()))
     request.app[METRICS].jobs_submitted.inc()
     return str(queued.job_id)
+
+
+_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+
+def idempotent_job_id(request: web.Request, wallet: str) -> str | None:
+    """The job id an ``Idempotency-Key`` stands for, or None without one."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not _KEY.match(key):
+        raise ApiError(400, "bad_idempotency_key", "Idempotency-Key must be 1–255 visible "
+                       "ASCII characters", field="Idempotency-Key")  # fmt: skip
+    return hashlib.sha256(f"{wallet}\n{key}".encode()).hexdigest()[:32]
+
+
+def _same_request(job: dict[str, Any], body: MintBody) -> None:
+    original = job.get("request") or {}
+    if (
+        original.get("settings") != body.settings.to_dict()
+        or original.get("options") != body.options.to_dict()
+    ):
+        raise ApiError(409, "conflict", "this Idempotency-Key was used with a different request",
+                       field="Idempotency-Key")  # fmt: skip
 
 
 def _job(request: web.Request, job_id: str) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """A local content-addressed store: each file kept under the CIDv0 `ipfs add` would give it.
 
 Layout under `root`: `<cid>` holds the bytes, `<cid>.json` the metadata
-(`{"content_type": …}`). Both are written to a temporary file in `root` and moved in place
-with `os.replace`, metadata first, so a reader never sees a partial file and content never
+(`{"content_type": …}`); `alias` adds another CID (a CIDv1) for stored bytes as a hard
+link. Both are written to a temporary file in `root` and moved in place with `os.replace`,
+metadata first, so a reader never sees a partial file and content never
 lacks its metadata. Content is immutable: putting bytes that are already there writes
 nothing, and processes putting the same bytes at once simply replace one complete copy
 with another identical one.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -55,6 +57,31 @@ class LocalStore:
                 self._write_metadata(cid, content_type)
                 temp.commit(self._data_path(cid))
         return cid
+
+    def alias(self, cid: str, stored: str) -> None:
+        """Make the content stored under ``stored`` reachable as ``cid`` too (its CIDv1).
+
+        The caller vouches that ``cid`` names the same bytes (it computed it from them). The
+        alias is a hard link where the filesystem allows, else a copy; a no-op if present.
+        """
+        if cid == stored or self.exists(cid):
+            return
+        source = self.path(stored)
+        self._write_metadata(cid, self.content_type(stored))
+        target = self._data_path(cid)
+        with _TempFile(self.root) as temp:
+            link = temp.path.with_name(temp.path.name + "-link")  # never a valid CID either
+            try:
+                os.link(source, link)
+            except OSError:  # no hard links here: copy
+                with source.open("rb") as file:
+                    shutil.copyfileobj(file, temp.file, CHUNK_SIZE)
+                temp.commit(target)
+                return
+            try:
+                os.replace(link, target)
+            finally:
+                link.unlink(missing_ok=True)
 
     def get(self, cid: str) -> bytes:
         """The stored bytes; raises ContentNotFound."""

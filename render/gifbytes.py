@@ -47,7 +47,7 @@ def logical_screen(width: int, height: int, table_bits: int) -> bytes:
         _u16(width)  # Logical Screen Width
         + _u16(height)  # Logical Screen Height
         + bytes([packed])
-        + b"\x00"  # Background Color Index: unused, every frame covers the whole screen
+        + b"\x00"  # Background Color Index: unused, the first frame covers the whole screen
         + b"\x00"  # Pixel Aspect Ratio: 0, no aspect information (square pixels)
     )
 
@@ -66,13 +66,15 @@ def netscape_loop(loop: int) -> bytes:
     )
 
 
-def graphic_control(delay_cs: int, disposal: int = DISPOSE_NOT) -> bytes:
-    """§23 Graphic Control Extension: this frame's delay and disposal, no transparency."""
+def graphic_control(
+    delay_cs: int, disposal: int = DISPOSE_NOT, transparent: int | None = None
+) -> bytes:
+    """§23 Graphic Control Extension: delay, disposal and the transparent index, if any."""
     packed = (
         0 << 5  # bits 7-5: reserved
         | disposal << 2  # bits 4-2: Disposal Method
         | 0 << 1  # bit 1: User Input Flag, do not wait for input
-        | 0  # bit 0: Transparent Color Flag, no transparent index
+        | int(transparent is not None)  # bit 0: Transparent Color Flag
     )
     return (
         b"\x21"  # Extension Introducer
@@ -80,13 +82,13 @@ def graphic_control(delay_cs: int, disposal: int = DISPOSE_NOT) -> bytes:
         + b"\x04"  # Block Size: 4 bytes follow
         + bytes([packed])
         + _u16(delay_cs)  # Delay Time in hundredths of a second
-        + b"\x00"  # Transparent Color Index: unused (flag is 0)
+        + bytes([transparent or 0])  # Transparent Color Index: pixels of it are left as they are
         + b"\x00"  # Block Terminator
     )
 
 
-def image_descriptor(width: int, height: int) -> bytes:
-    """§20 Image Descriptor for a full-screen image using the global colour table."""
+def image_descriptor(width: int, height: int, left: int = 0, top: int = 0) -> bytes:
+    """§20 Image Descriptor for a `width` x `height` image at (left, top), global colours."""
     packed = (
         0 << 7  # bit 7: Local Color Table Flag, use the global table
         | 0 << 6  # bit 6: Interlace Flag, rows in order
@@ -95,8 +97,8 @@ def image_descriptor(width: int, height: int) -> bytes:
     )
     return (
         b"\x2c"  # Image Separator ','
-        + _u16(0)  # Image Left Position
-        + _u16(0)  # Image Top Position
+        + _u16(left)  # Image Left Position, in the logical screen
+        + _u16(top)  # Image Top Position
         + _u16(width)  # Image Width
         + _u16(height)  # Image Height
         + bytes([packed])

@@ -1,40 +1,83 @@
 """The render pipeline: plan the palette, render and encode each frame, assemble the GIF.
 
 `render_block` is the unit of parallel work (module level, so a process pool can pickle it):
-frame index in, that frame's image block out. `render_gif` runs the whole pipeline locally,
-serially or over a process pool, with byte-identical output either way:
+frame index in, that frame's image block out. With inter-frame optimisation a block is drawn
+over the frame before it, which `render_block` renders again (the art is a pure function of
+the index); `render_gif` instead hands each process a run of consecutive frames, so only the
+frame before each run is rendered twice. The bytes are the same either way:
 
-    gif = render_gif(Gen1Settings(), RenderOptions(size=512, frames=100), processes=4)
+    gif = render_gif(Gen1Settings(), RenderOptions(size=512, frames=100), processes=2)
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 
 from render.art import render_frame
+from render.encoder import Encoding, encode_frames
 from render.errors import RenderError
-from render.gif import assemble_gif, encode_frame, gif_header
+from render.gif import assemble_gif, gif_header
 from render.palette import choose_palette, sample_indices
 from render.settings import Gen1Settings, RenderOptions
 
-__all__ = ["Progress", "plan_palette", "render_block", "render_gif"]
+__all__ = ["DEFAULT_ENCODING", "Progress", "plan_palette", "render_block", "render_gif"]
 
 Progress = Callable[[int, int], None]  # (frames done, frames in all)
 
+DEFAULT_ENCODING = Encoding()
+_RUNS_PER_PROCESS = 3  # runs of frames per process: balances load and reports progress
 
-def render_block(
-    settings: Gen1Settings, options: RenderOptions, palette: bytes, index: int
-) -> bytes:
-    """Render frame `index` and encode it as one GIF image block on the artwork's palette."""
+
+@contextmanager
+def _blame(index: int) -> Iterator[None]:
+    """Translate any failure while working on frame `index` into a RenderError naming it."""
     try:
-        return encode_frame(render_frame(settings, options, index), palette, options.delay_ms)
+        yield
     except RenderError as exc:
         if exc.frame_index is None:
             exc.frame_index = index
         raise
     except Exception as exc:  # translated once, here, with the frame to blame
         raise RenderError(f"{type(exc).__name__}: {exc}", frame_index=index) from exc
+
+
+def render_block(
+    settings: Gen1Settings,
+    options: RenderOptions,
+    palette: bytes,
+    index: int,
+    encoding: Encoding = DEFAULT_ENCODING,
+) -> bytes:
+    """Render frame `index` and encode it as one GIF image block on the artwork's palette."""
+    return _render_run(settings, options, palette, encoding, index, index + 1)[0]
+
+
+def _render_run(
+    settings: Gen1Settings,
+    options: RenderOptions,
+    palette: bytes,
+    encoding: Encoding,
+    start: int,
+    stop: int,
+    progress: Progress | None = None,
+) -> list[bytes]:
+    """The blocks of frames start..stop-1, rendering the frame before `start` if it is needed."""
+    previous = None
+    if start > 0 and encoding.optimise:
+        with _blame(start):
+            previous = render_frame(settings, options, start - 1)
+    blocks: list[bytes] = []
+    for index in range(start, stop):
+        with _blame(index):
+            frame = render_frame(settings, options, index)
+            blocks += encode_frames([frame], previous, palette, options.delay_ms, encoding)
+        previous = frame
+        if progress is not None:
+            progress(index + 1, options.frames)
+    return blocks
 
 
 def plan_palette(settings: Gen1Settings, options: RenderOptions) -> bytes:
@@ -49,6 +92,7 @@ def render_gif(
     *,
     processes: int = 1,
     progress: Progress | None = None,
+    encoding: Encoding = DEFAULT_ENCODING,
 ) -> bytes:
     """The whole animated GIF, rendered locally.
 
@@ -57,46 +101,54 @@ def render_gif(
         options: size, frame count, delay and timing.
         processes: frames rendered in parallel; above 1 a process pool is used. The bytes
             are the same for any value.
-        progress: called as progress(done, total) after each frame is encoded.
+        progress: called as progress(done, total) as frames are encoded (after every frame
+            in one process, after every run of frames in a pool).
+        encoding: dithering and inter-frame optimisation.
     """
     if processes < 1:
         raise ValueError(f"processes must be at least 1, got {processes}")
-    palette = plan_palette(settings, options)
-    header = gif_header(options.size, palette)
-    total = options.frames
     if processes == 1:
-        blocks: list[bytes] = []
-        for index in range(total):
-            blocks.append(render_block(settings, options, palette, index))
-            if progress is not None:
-                progress(index + 1, total)
-        return assemble_gif(header, blocks)
-    return assemble_gif(header, _render_parallel(settings, options, palette, processes, progress))
+        palette = plan_palette(settings, options)
+        blocks = _render_run(settings, options, palette, encoding, 0, options.frames, progress)
+        return assemble_gif(gif_header(options.size, palette), blocks)
+    with ProcessPoolExecutor(max_workers=min(processes, options.frames)) as pool:
+        samples = sample_indices(options.frames)
+        frames = pool.map(render_frame, [settings] * len(samples), [options] * len(samples), samples)
+        palette = choose_palette(list(frames))
+        blocks = _render_parallel(pool, settings, options, palette, encoding, processes, progress)
+    return assemble_gif(gif_header(options.size, palette), blocks)
 
 
 def _render_parallel(
+    pool: ProcessPoolExecutor,
     settings: Gen1Settings,
     options: RenderOptions,
     palette: bytes,
+    encoding: Encoding,
     processes: int,
     progress: Progress | None,
 ) -> list[bytes]:
-    """Every frame's block over a process pool, re-ordered by index; the first failure wins."""
+    """Every frame's block from runs over the pool, re-ordered by index; the first failure wins."""
     total = options.frames
-    blocks: dict[int, bytes] = {}
-    with ProcessPoolExecutor(max_workers=min(processes, total)) as pool:
-        pending: dict[Future[bytes], int] = {
-            pool.submit(render_block, settings, options, palette, index): index
-            for index in range(total)
-        }
-        try:
-            while pending:
-                done, _ = wait(pending, return_when=FIRST_EXCEPTION)
-                for future in sorted(done, key=pending.__getitem__):
-                    blocks[pending.pop(future)] = future.result()  # re-raises a failure
-                    if progress is not None:
-                        progress(len(blocks), total)
-        finally:
-            for future in pending:  # after a failure: drop the frames not yet started
-                future.cancel()
-    return [blocks[index] for index in range(total)]
+    step = max(1, math.ceil(total / (processes * _RUNS_PER_PROCESS)))
+    runs: dict[int, list[bytes]] = {}
+    pending: dict[Future[list[bytes]], int] = {
+        pool.submit(
+            _render_run, settings, options, palette, encoding, start, min(start + step, total)
+        ): start
+        for start in range(0, total, step)
+    }
+    done_frames = 0
+    try:
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_EXCEPTION)
+            for future in sorted(done, key=pending.__getitem__):
+                run = future.result()  # re-raises a failure
+                runs[pending.pop(future)] = run
+                done_frames += len(run)
+                if progress is not None:
+                    progress(done_frames, total)
+    finally:
+        for future in pending:  # after a failure: drop the runs not yet started
+            future.cancel()
+    return [block for start in sorted(runs) for block in runs[start]]

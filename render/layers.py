@@ -10,11 +10,12 @@ import math
 
 import numpy as np
 import numpy.typing as npt
+from PIL import Image
 
 from render.settings import Contour, FlowField, Gen1Settings
 from render.wavefield import gradient, wavefield
 
-__all__ = ["REFERENCE_SIZE", "background", "contour_alpha", "flow_lines"]
+__all__ = ["CONTOUR_GRID", "REFERENCE_SIZE", "background", "contour_alpha", "contour_mask", "flow_lines"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -26,14 +27,19 @@ def _rgb(colour: str) -> FloatArray:
     return np.array([int(colour[i : i + 2], 16) for i in (1, 3, 5)], dtype=np.float64)
 
 
-def background(flow_field: FlowField, size: int, angle: float) -> FloatArray:
-    """The gradient through the centre along (cos a, sin a), as (S, S, 3) float sRGB."""
+def background(flow_field: FlowField, size: int, angle: float) -> Image.Image:
+    """The gradient through the centre along (cos a, sin a), as an S x S "RGB" image."""
     # u = 0.5 - ((p - c)·(cos a, sin a)) / (2S) at each pixel centre p; u is size-free.
-    offset = np.arange(size) + 0.5 - size / 2
-    u = 0.5 - (offset[None, :] * math.cos(angle) + offset[:, None] * math.sin(angle)) / (2 * size)
+    # The colour is linear in x and y: per channel, a row term plus a column term, summed in
+    # float32 and rounded once (half up: every value is non-negative). Channel planes keep
+    # numpy's inner loops long; Pillow interleaves them.
+    offset = (np.arange(size) + 0.5 - size / 2) / (2 * size)
     start, end = _rgb(flow_field.color1), _rgb(flow_field.color2)
-    colour: FloatArray = start + (end - start) * u[:, :, None]
-    return colour
+    span = (end - start)[:, None]
+    row = (start[:, None] + span * (0.5 - offset * math.cos(angle))).astype(np.float32)
+    column = (0.5 - span * offset * math.sin(angle)).astype(np.float32)
+    planes = (row[:, None, :] + column[:, :, None]).astype(np.uint8)  # (channel, y, x)
+    return Image.merge("RGB", [Image.fromarray(plane) for plane in planes])
 
 
 def flow_lines(settings: Gen1Settings, size: int, phase: float) -> tuple[FloatArray, FloatArray]:
@@ -66,8 +72,8 @@ def flow_lines(settings: Gen1Settings, size: int, phase: float) -> tuple[FloatAr
     return starts * scale, ends * scale
 
 
-def contour_alpha(contour: Contour, size: int, phase: float) -> FloatArray:
-    """The contour layer's per-pixel alpha, (S, S); its colour is CONTOUR_RGB everywhere."""
+def contour_alpha(contour: Contour, phase: float) -> FloatArray:
+    """The contour layer's alpha per cell, (64, 64); its colour is CONTOUR_RGB everywhere."""
     levels = contour.levels
     cell = REFERENCE_SIZE / CONTOUR_GRID
     # Cell centres with one ring of cells beyond the grid: the wavefield is defined
@@ -85,10 +91,17 @@ def contour_alpha(contour: Contour, size: int, phase: float) -> FloatArray:
     smooth = np.abs(value - around) < contour.smoothness
     strength = np.where(smooth | (contour.smoothness == 0), 1.0, 0.3)
     # The original set the alpha twice, so its effective alpha is the square (GEN1_SPEC §2.5).
-    alpha = np.where(painted, (0.3 * (band + 1) / levels) ** 2 * strength, 0.0)
+    alpha: FloatArray = np.where(painted, (0.3 * (band + 1) / levels) ** 2 * strength, 0.0)
+    return alpha
 
-    # Nearest-cell upscale by pixel centre: cell = floor((p + ½)·64/S). At 512 every cell is
-    # exactly the original's 8x8 fillRect; at other sizes edges snap to whole pixels.
-    index = (2 * np.arange(size) + 1) * CONTOUR_GRID // (2 * size)
-    scaled: FloatArray = alpha[index[:, None], index[None, :]]
-    return scaled
+
+def contour_mask(contour: Contour, size: int, phase: float) -> Image.Image:
+    """The contour layer's alpha at every pixel as an 8-bit mask ("L", S x S).
+
+    Nearest-cell upscale by pixel centre: cell = floor((p + ½)·64/S). At 512 every cell is
+    exactly the original's 8x8 fillRect; at other sizes edges snap to whole pixels, so cells
+    never bleed into each other. Alpha is rounded to 8 bits, as canvas's colours are.
+    """
+    alpha = contour_alpha(contour, phase)
+    cells = Image.fromarray(np.rint(alpha * 255).astype(np.uint8))
+    return cells.resize((size, size), Image.Resampling.NEAREST)

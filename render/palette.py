@@ -1,14 +1,16 @@
-"""One 256-colour palette per artwork, and frames mapped onto it.
+"""One palette per artwork, and frames mapped onto it.
 
 The palette is chosen once from a few evenly spaced sample frames, so every frame of a GIF
 shares the global colour table and frames can be quantized independently, in any process.
-Measured on the default artwork (512 px, 100 frames): median cut refined by one k-means
-pass over the samples at half resolution gives ~42.3 dB PSNR for ~0.25 s per artwork; plain
-median cut ~41.1 dB (0.06 s), max coverage ~39.6 dB, fast octree ~38 dB (82 colours).
+It holds 255 colours; index 255 is kept free for the transparent pixels of inter-frame
+optimisation. Measured on the default artwork (512 px, 100 frames, `bench/RESULTS.md`):
+median cut refined by one k-means pass over ~65k sample pixels gives 42.3 dB for ~0.1 s;
+over 4x the pixels, 42.2 dB for 0.2 s; plain median cut 41.1 dB.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -17,11 +19,21 @@ from PIL import Image
 
 from render.errors import RenderError
 
-__all__ = ["PALETTE_BYTES", "choose_palette", "quantize", "sample_indices"]
+__all__ = [
+    "COLOURS",
+    "PALETTE_BYTES",
+    "TRANSPARENT",
+    "choose_palette",
+    "palette_rgb",
+    "quantize",
+    "sample_indices",
+]
 
 PALETTE_SIZE = 256
 PALETTE_BYTES = 3 * PALETTE_SIZE
-_SAMPLE_STRIDE = 2  # palette statistics from every other pixel: a quarter of the work
+COLOURS = 255  # colours a frame may use: indices 0-254
+TRANSPARENT = 255  # the index kept for "unchanged since the previous frame"
+_SAMPLE_PIXELS = 1 << 16  # pixels the palette statistics look at, whatever the size
 _KMEANS_PASSES = 1  # further passes change nothing measurable
 
 
@@ -32,37 +44,52 @@ def sample_indices(frames: int, count: int = 4) -> list[int]:
 
 
 def choose_palette(frames: Sequence[npt.NDArray[np.uint8]]) -> bytes:
-    """The 768-byte palette (256 RGB triples) for an artwork, from its sample frames."""
+    """The 768-byte palette (256 RGB triples, the last one unused) from sample frames."""
     if not frames:
         raise RenderError("a palette needs at least one sample frame")
-    stacked = np.concatenate(frames, axis=0)[::_SAMPLE_STRIDE, ::_SAMPLE_STRIDE]
-    chosen = Image.fromarray(np.ascontiguousarray(stacked)).quantize(
-        PALETTE_SIZE,
+    stacked = np.concatenate(frames, axis=0)
+    stride = max(1, math.isqrt(stacked.shape[0] * stacked.shape[1] // _SAMPLE_PIXELS))
+    sampled = np.ascontiguousarray(stacked[::stride, ::stride])
+    chosen = Image.fromarray(sampled).quantize(
+        COLOURS,
         method=Image.Quantize.MEDIANCUT,
         kmeans=_KMEANS_PASSES,
         dither=Image.Dither.NONE,
     )
-    colours = bytes(chosen.getpalette() or [])[:PALETTE_BYTES]
-    # Fewer colours than 256 (a flat frame): pad with black so the table is always full.
-    return colours.ljust(PALETTE_BYTES, b"\x00")
+    colours = bytes(chosen.getpalette() or [])[: 3 * COLOURS]
+    # Fewer colours (a flat frame): repeat the last one, so no index maps to a stray black.
+    if len(colours) < 3 * COLOURS:
+        colours += colours[-3:] * (COLOURS - len(colours) // 3)
+    return colours + b"\x00\x00\x00"  # the transparent index's entry: never shown
+
+
+def palette_rgb(palette: bytes) -> npt.NDArray[np.uint8]:
+    """The palette as a (256, 3) array, for looking indices up."""
+    if len(palette) != PALETTE_BYTES:
+        raise RenderError(f"a palette is {PALETTE_BYTES} bytes, got {len(palette)}")
+    return np.frombuffer(palette, dtype=np.uint8).reshape(PALETTE_SIZE, 3)
 
 
 def _palette_image(palette: bytes) -> Image.Image:
     if len(palette) != PALETTE_BYTES:
         raise RenderError(f"a palette is {PALETTE_BYTES} bytes, got {len(palette)}")
     image = Image.new("P", (1, 1))
-    image.putpalette(palette)
+    image.putpalette(palette[: 3 * COLOURS])  # 255 entries: TRANSPARENT is never chosen
     return image
 
 
-def quantize(frame: npt.NDArray[np.uint8], palette: bytes) -> npt.NDArray[np.uint8]:
-    """The frame's (S, S) palette indices: each pixel's nearest palette colour, no dithering.
+def quantize(
+    frame: npt.NDArray[np.uint8], palette: bytes, *, dither: bool = False
+) -> npt.NDArray[np.uint8]:
+    """The frame's (H, W) palette indices, all below TRANSPARENT.
 
-    Pillow looks colours up through a cache at 6 bits per channel, so "nearest" is nearest
-    to the pixel's 4x4x4 colour cell: fast, and ~1.5 dB short of an exact search.
+    Without dithering each pixel takes the nearest palette colour (Pillow looks colours up
+    through a cache at 6 bits per channel, ~2 dB short of an exact search but 20x faster);
+    with it, Floyd-Steinberg error diffusion.
     """
     indexed = Image.fromarray(frame).quantize(
-        palette=_palette_image(palette), dither=Image.Dither.NONE
+        palette=_palette_image(palette),
+        dither=Image.Dither.FLOYDSTEINBERG if dither else Image.Dither.NONE,
     )
     indices: npt.NDArray[np.uint8] = np.asarray(indexed, dtype=np.uint8)
     return indices

@@ -23,19 +23,11 @@ from render import assemble_gif, gif_header
 from .job import JobSpec
 from .pipeline import Pipeline
 from .rendering import FrameBlock
+from .topics import ASSEMBLIES_TABLE, BLOCKS_CHANGELOG_CONFIG, BLOCKS_TABLE
 
 __all__ = ["Assembly", "PinRequest", "attach", "render_progress"]
 
 log = logging.getLogger(__name__)
-
-# The blocks' changelog is rewritten by every job: compact it often so that a recovering worker
-# replays minutes of history, not days.
-_BLOCKS_TOPIC_CONFIG = {
-    "cleanup.policy": "compact",
-    "segment.ms": str(10 * 60 * 1000),
-    "min.cleanable.dirty.ratio": "0.1",
-    "delete.retention.ms": str(60 * 1000),
-}
 
 
 class PinRequest(faust.Record, serializer="json"):
@@ -83,18 +75,16 @@ def attach(app: faust.App, pipe: Pipeline, out: faust.TopicT) -> faust.TopicT:
     name = pipe.names.frames
     topic = app.topic(name, key_type=str, value_type=FrameBlock, partitions=partitions)
     blocks = app.Table(
-        "frame-blocks",
-        key_type=str,
-        value_type=bytes,
-        value_serializer="raw",
+        BLOCKS_TABLE,
+        schema=faust.Schema(key_type=str, value_type=bytes, value_serializer="raw"),
         partitions=partitions,
         extra_topic_configs={
-            **_BLOCKS_TOPIC_CONFIG,
+            **BLOCKS_CHANGELOG_CONFIG,
             "max.message.bytes": str(pipe.settings.kafka.max_message_bytes),
         },
     )
     assemblies = app.Table(
-        "assemblies", key_type=str, value_type=Assembly, partitions=partitions, default=None
+        ASSEMBLIES_TABLE, key_type=str, value_type=Assembly, partitions=partitions, default=None
     )
 
     @app.agent(topic, name="lantern.assemble", concurrency=1)  # only concurrency 1 may write

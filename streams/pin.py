@@ -9,7 +9,6 @@ Metadata is serialised canonically, so the same job always yields the same metad
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -50,20 +49,15 @@ def attach(app: faust.App, pipe: Pipeline) -> faust.TopicT:
     async def pin(requests: faust.StreamT[PinRequest]) -> None:
         try:
             async for request in requests:
-                await _handle(pipe, pinner, request)
+                spec = request.spec
+                name = pipe.names.pin_requests
+                async with pipe.guard(spec.job_id, "pin", request, name, spec.job_id):
+                    _inject_fault(pipe, request)
+                    await _pin_job(pipe, pinner, request)
         finally:
             await pinner.close()
 
     return topic
-
-
-async def _handle(pipe: Pipeline, pinner: Pinner, request: PinRequest) -> None:
-        spec = request.spec
-        name = pipe.names.pin_requests
-        async with pipe.guard(spec.job_id, "pin", request, name, spec.job_id):
-            if request.attempt <= pipe.settings.faults.pin_failures:
-                raise InjectedFault(f"injected pin fault (attempt {request.attempt})")
-            await _pin_job(pipe, pinner, request)
 
 
 async def _pin_job(pipe: Pipeline, pinner: Pinner, request: PinRequest) -> None:
@@ -102,3 +96,11 @@ async def _pin_job(pipe: Pipeline, pinner: Pinner, request: PinRequest) -> None:
     }
     await pipe.report(spec.job_id, "completed", 100, stage="pin", detail="done", result=result)
     log.info("completed job=%s backend=%s metadata=%s", spec.job_id, backend, meta.cid)
+
+
+def _inject_fault(pipe: Pipeline, request: PinRequest) -> None:
+    """Fail on purpose for drills (LANTERN_FAULTS_PIN_*): jobs of one colour, first attempts."""
+    faults = pipe.settings.faults
+    colour = request.spec.settings["flowField"]["color1"]
+    if faults.pin_color and colour == faults.pin_color and request.attempt <= faults.pin_failures:
+        raise InjectedFault(f"injected pin fault (attempt {request.attempt})")

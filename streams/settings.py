@@ -111,8 +111,9 @@ class ReliabilitySettings:
 class FaultSettings:
     """Fault injection for tests and drills only: makes chosen stages fail on purpose."""
 
-    render_color: str = ""  # frames whose flowField.color1 is this colour raise
-    pin_failures: int = 0  # the pin stage fails this many attempts of every job first
+    render_color: str = ""  # frames of jobs whose flowField.color1 is this colour raise
+    pin_color: str = ""  # the pin stage fails for jobs whose flowField.color1 is this colour…
+    pin_failures: int = 0  # … on this many attempts, then succeeds
 
 
 @dataclass(frozen=True)

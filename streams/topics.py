@@ -16,7 +16,7 @@ from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExists
 
 from .settings import Settings
 
-__all__ = ["TopicNames", "ensure_topics", "status_changelog"]
+__all__ = ["TopicNames", "changelog", "ensure_topics", "status_changelog"]
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +51,26 @@ class TopicNames:
 
 
 STATUS_TABLE = "job-status"
+BLOCKS_TABLE = "frame-blocks"
+ASSEMBLIES_TABLE = "assemblies"
+
+# The blocks' changelog is rewritten by every job: compact it often so that a recovering worker
+# replays minutes of history, not days.
+BLOCKS_CHANGELOG_CONFIG = {
+    "segment.ms": str(10 * 60 * 1000),
+    "min.cleanable.dirty.ratio": "0.1",
+    "delete.retention.ms": str(60 * 1000),
+}
+
+
+def changelog(settings: Settings, table: str) -> str:
+    """The changelog topic faust writes for ``table`` (``<app id>-<table>-changelog``)."""
+    return f"{settings.worker.app_id}-{table}-changelog"
 
 
 def status_changelog(settings: Settings) -> str:
-    """The changelog topic faust writes for the status table (``<app id>-<table>-changelog``)."""
-    return f"{settings.worker.app_id}-{STATUS_TABLE}-changelog"
+    """The status table's changelog, which the API reads."""
+    return changelog(settings, STATUS_TABLE)
 
 
 async def ensure_topics(settings: Settings, timeout: float = 60.0) -> list[str]:
@@ -79,6 +94,19 @@ async def ensure_topics(settings: Settings, timeout: float = 60.0) -> list[str]:
         ),
         NewTopic(
             names.status_changelog,
+            k.partitions,
+            k.replication,
+            topic_configs={**common, "cleanup.policy": "compact"},
+        ),
+        # the assembler's tables: faust would create these lazily, racing the first events
+        NewTopic(
+            changelog(settings, BLOCKS_TABLE),
+            k.partitions,
+            k.replication,
+            topic_configs={**common, **BLOCKS_CHANGELOG_CONFIG, "cleanup.policy": "compact"},
+        ),
+        NewTopic(
+            changelog(settings, ASSEMBLIES_TABLE),
             k.partitions,
             k.replication,
             topic_configs={**common, "cleanup.policy": "compact"},

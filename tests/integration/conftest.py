@@ -26,6 +26,9 @@ from streams.topics import ensure_topics
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
+ADMIN_TOKEN = "test-operator-token"
+RENDER_FAULT_COLOUR = "#badbad"
+PIN_FAULT_COLOUR = "#0ddba1"
 
 
 @dataclasses.dataclass
@@ -71,6 +74,15 @@ def lantern(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> I
         "LANTERN_WORKER_APP_ID": f"lantern-{suffix}",
         "LANTERN_STORE_ROOT": str(store_root),
         "LANTERN_API_PORT": str(port),
+        # the suite submits many jobs from one address and wallet
+        "LANTERN_API_WALLET_RATE_PER_MIN": "100000",
+        "LANTERN_API_IP_RATE_PER_MIN": "100000",
+        "LANTERN_API_ADMIN_TOKEN": ADMIN_TOKEN,
+        "LANTERN_RELIABILITY_BACKOFF_S": "0.5",
+        # drills: jobs of these colours fail on purpose (tests/integration/test_reliability.py)
+        "LANTERN_FAULTS_RENDER_COLOR": RENDER_FAULT_COLOUR,
+        "LANTERN_FAULTS_PIN_COLOR": PIN_FAULT_COLOUR,
+        "LANTERN_FAULTS_PIN_FAILURES": "2",
     }
     settings = Settings.from_env(env)
     asyncio.run(ensure_topics(settings))

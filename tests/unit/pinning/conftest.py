@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -55,3 +55,49 @@ def reference_cids() -> ReferenceCids:
 def random_bytes() -> bytes:
     """50 MB of deterministic pseudo-random bytes; smaller inputs are prefixes of it."""
     return np.random.default_rng(20240611).bytes(50_000_000)
+
+
+CHUNK = 262_144
+# Sizes around every boundary of Kubo's layout: empty, one chunk, one full parent of 174
+# leaves, and the first size that needs a second tree level.
+REFERENCE_SIZES = {
+    "empty": 0,
+    "1B": 1,
+    "chunk-1": CHUNK - 1,
+    "chunk": CHUNK,
+    "chunk+1": CHUNK + 1,
+    "5MB": 5_000_000,
+    "174chunks": 174 * CHUNK,
+    "174chunks+1": 174 * CHUNK + 1,
+    "50MB": 50_000_000,
+}
+
+
+@pytest.fixture(scope="session")
+def reference_files(
+    tmp_path_factory: pytest.TempPathFactory, random_bytes: bytes
+) -> Iterator[dict[str, Path]]:
+    """One file per REFERENCE_SIZES entry (~150 MB in all, removed after the session)."""
+    folder = tmp_path_factory.mktemp("reference")
+    files = {}
+    for name, size in REFERENCE_SIZES.items():
+        files[name] = folder / f"{name}.bin"
+        files[name].write_bytes(random_bytes[:size])
+    yield files
+    shutil.rmtree(folder)
+
+
+@pytest.fixture(scope="session", params=[0, 1], ids=["v0", "v1"])
+def cid_version(request: pytest.FixtureRequest) -> int:
+    version: int = request.param
+    return version
+
+
+@pytest.fixture(scope="session")
+def expected(
+    reference_cids: ReferenceCids, reference_files: dict[str, Path], cid_version: int
+) -> dict[str, str]:
+    """The reference's CID for every reference file, from one node run per CID version."""
+    names = list(reference_files)
+    cids = reference_cids([reference_files[name] for name in names], cid_version=cid_version)
+    return dict(zip(names, cids, strict=True))

@@ -1,10 +1,12 @@
-"""The GIF writer and palette: round trips through Pillow and imageio, byte layout, validation."""
+"""The GIF writer, palette and inter-frame optimisation: byte layout, round trips, decoders."""
 
 from __future__ import annotations
 
 import io
+import subprocess
 
 import imageio.v3 as iio
+import imageio_ffmpeg
 import numpy as np
 import numpy.typing as npt
 import pytest
@@ -12,75 +14,153 @@ from PIL import Image
 
 from render import (
     GIF_TRAILER,
+    TRANSPARENT,
+    Encoding,
     Gen1Settings,
+    Patch,
     RenderError,
     RenderOptions,
     assemble_gif,
+    changed_patch,
     choose_palette,
-    encode_frame,
+    encode_block,
+    encode_frames,
+    encode_gif,
     frame_block,
+    full_patch,
     gif_header,
+    palette_rgb,
     quantize,
     render_frame,
     sample_indices,
 )
 
 Frames = list[npt.NDArray[np.uint8]]
+ENCODINGS = [Encoding(), Encoding(optimise=False), Encoding(dither=True)]
 
 
-def frames_of(count: int, size: int = 64) -> Frames:
-    options = RenderOptions(size=size, frames=count)
+def frames_of(count: int, size: int = 64, timing: str = "loop") -> Frames:
+    options = RenderOptions(size=size, frames=count, timing=timing)
     return [render_frame(Gen1Settings(), options, index) for index in range(count)]
 
 
-def build_gif(frames: Frames, delay_ms: int = 30) -> tuple[bytes, bytes, Frames]:
-    """The GIF of `frames` from the building blocks, its palette and each frame's indices."""
-    palette = choose_palette(frames)
-    indices = [quantize(frame, palette) for frame in frames]
-    blocks = [frame_block(index, delay_ms) for index in indices]
-    gif = gif_header(frames[0].shape[0], palette) + b"".join(blocks) + GIF_TRAILER
-    return gif, palette, indices
+def expected_frames(frames: Frames, encoding: Encoding) -> Frames:
+    """What a decoder must show: each frame quantized on its own onto the sample palette."""
+    palette = choose_palette([frames[index] for index in sample_indices(len(frames))])
+    colours = palette_rgb(palette)
+    return [colours[quantize(frame, palette, dither=encoding.dither)] for frame in frames]
 
 
-def palette_rgb(palette: bytes) -> npt.NDArray[np.uint8]:
-    return np.frombuffer(palette, dtype=np.uint8).reshape(256, 3)
+def decode_pillow(gif: bytes) -> Frames:
+    with Image.open(io.BytesIO(gif)) as image:
+        decoded = []
+        for index in range(image.n_frames):
+            image.seek(index)
+            decoded.append(np.asarray(image.convert("RGB")))
+        return decoded
 
 
-@pytest.mark.parametrize("count", [1, 3, 5])
-def test_round_trip_through_pillow_is_lossless_on_the_indices(count: int) -> None:
-    frames = frames_of(count)
-    gif, palette, indices = build_gif(frames, delay_ms=40)
+def decode_ffmpeg(gif: bytes, size: int) -> Frames:
+    """A second, independent decoder: ffmpeg's GIF demuxer and decoder, to raw RGB."""
+    done = subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "gif", "-i", "pipe:0"]
+        + ["-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"],
+        input=gif,
+        capture_output=True,
+        check=True,
+    )
+    flat = np.frombuffer(done.stdout, dtype=np.uint8)
+    return list(flat.reshape(-1, size, size, 3))
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS, ids=["default", "full-frames", "dither"])
+@pytest.mark.parametrize("count", [1, 2, 5])
+def test_round_trip_through_pillow_is_exact(encoding: Encoding, count: int) -> None:
+    frames = frames_of(count, timing="legacy")  # slow motion: transparency is used
+    gif = encode_gif(frames, 40, encoding=encoding)
     with Image.open(io.BytesIO(gif)) as image:
         assert image.n_frames == count
         assert image.size == (64, 64)
         assert image.info["loop"] == 0
-        for index in range(count):
-            image.seek(index)
-            assert image.info["duration"] == 40
-            decoded = np.asarray(image.convert("RGB"))
-            assert np.array_equal(decoded, palette_rgb(palette)[indices[index]])
+        assert image.info["duration"] == 40
+    for decoded, expected in zip(decode_pillow(gif), expected_frames(frames, encoding), strict=True):
+        assert np.array_equal(decoded, expected)
 
 
-def test_all_identical_frames() -> None:
-    frame = frames_of(1)[0]
-    gif, palette, indices = build_gif([frame, frame, frame])
-    decoded = iio.imread(gif, index=None)
-    assert decoded.shape == (3, 64, 64, 3)
-    assert all(np.array_equal(d, palette_rgb(palette)[indices[0]]) for d in decoded)
+@pytest.mark.parametrize("timing", ["loop", "legacy"])
+def test_a_second_decoder_agrees(timing: str) -> None:
+    frames = frames_of(6, timing=timing)
+    gif = encode_gif(frames)
+    decoded = decode_ffmpeg(gif, 64)
+    assert len(decoded) == 6
+    for ours, expected in zip(decoded, expected_frames(frames, Encoding()), strict=True):
+        assert np.array_equal(ours, expected)
+    assert iio.imread(gif, index=None).shape == (6, 64, 64, 3)
 
 
-def test_imageio_reads_every_frame() -> None:
-    gif, _, _ = build_gif(frames_of(4))
-    assert iio.imread(gif, index=None).shape[0] == 4
-
-
-def test_quantized_frames_stay_close_to_the_render() -> None:
+def test_decoded_frames_stay_close_to_the_render() -> None:
     frames = frames_of(4, size=128)
+    for decoded, frame in zip(decode_pillow(encode_gif(frames)), frames, strict=True):
+        mse = np.mean((decoded.astype(float) - frame) ** 2)
+        assert 10 * np.log10(255**2 / mse) > 38  # dB
+
+
+def test_all_identical_frames_are_one_pixel_blocks() -> None:
+    frame = frames_of(1)[0]
+    gif = encode_gif([frame, frame, frame])
+    full = encode_gif([frame])
+    assert len(gif) < len(full) + 2 * 40  # two tiny blocks
+    decoded = decode_pillow(gif)
+    assert all(np.array_equal(d, decoded[0]) for d in decoded)
+    assert np.array_equal(decode_ffmpeg(gif, 64)[2], decoded[0])
+
+
+def test_slow_motion_gets_smaller_with_optimisation() -> None:
+    frames = frames_of(6, size=128, timing="legacy")
+    optimised = encode_gif(frames)
+    full = encode_gif(frames, encoding=Encoding(optimise=False))
+    assert len(optimised) < 0.8 * len(full)
+
+
+@pytest.mark.parametrize("processes", [1, 2, 4])
+def test_encode_gif_is_the_same_for_any_process_count(processes: int) -> None:
+    frames = frames_of(5)
+    assert encode_gif(frames, processes=processes) == encode_gif(frames)
+
+
+def test_encode_frames_equals_encode_block_frame_by_frame() -> None:
+    frames = frames_of(3)
     palette = choose_palette(frames)
-    for frame in frames:
-        decoded = palette_rgb(palette)[quantize(frame, palette)].astype(float)
-        mse = np.mean((decoded - frame) ** 2)
-        assert 10 * np.log10(255**2 / mse) > 35  # dB
+    blocks = encode_frames(frames, None, palette, 30, Encoding())
+    assert blocks[0] == encode_block(frames[0], None, palette, 30, Encoding())
+    assert blocks[2] == encode_block(frames[2], frames[1], palette, 30, Encoding())
+
+
+def test_changed_patch_crops_to_the_changed_rectangle() -> None:
+    before = np.zeros((16, 16), dtype=np.uint8)
+    after = before.copy()
+    after[3, 5] = 7
+    after[9, 11] = 8
+    patch = changed_patch(before, after, TRANSPARENT)
+    assert (patch.left, patch.top, patch.indices.shape) == (5, 3, (7, 7))
+    assert patch.transparent == TRANSPARENT  # 2 of 49 pixels changed: transparency pays
+    assert patch.indices[0, 0] == 7 and patch.indices[6, 6] == 8
+    assert np.count_nonzero(patch.indices == TRANSPARENT) == 47
+
+
+def test_changed_patch_is_opaque_when_most_pixels_changed() -> None:
+    before = np.zeros((8, 8), dtype=np.uint8)
+    after = np.ones((8, 8), dtype=np.uint8)
+    after[0, 0] = 0
+    patch = changed_patch(before, after, TRANSPARENT)
+    assert patch.transparent is None
+    assert np.array_equal(patch.indices, after)
+
+
+def test_an_unchanged_frame_is_one_transparent_pixel() -> None:
+    same = np.full((8, 8), 3, dtype=np.uint8)
+    patch = changed_patch(same, same, TRANSPARENT)
+    assert patch.indices.tolist() == [[TRANSPARENT]] and patch.transparent == TRANSPARENT
 
 
 def test_header_layout() -> None:
@@ -94,7 +174,7 @@ def test_header_layout() -> None:
 
 
 def test_frame_block_layout() -> None:
-    block = frame_block(np.zeros((64, 64), dtype=np.uint8), delay_ms=120)
+    block = frame_block(full_patch(np.zeros((64, 64), dtype=np.uint8)), delay_ms=120)
     assert block[:8] == b"\x21\xf9\x04\x04\x0c\x00\x00\x00"  # do not dispose, 12 cs
     assert block[8:18] == b"\x2c\x00\x00\x00\x00\x40\x00\x40\x00\x00"  # full frame, global table
     assert block[18] == 8  # LZW minimum code size
@@ -105,23 +185,28 @@ def test_frame_block_layout() -> None:
     assert position == len(block) - 1
 
 
-def test_encode_frame_is_frame_block_of_quantize() -> None:
-    frame = frames_of(1)[0]
-    palette = choose_palette([frame])
-    assert encode_frame(frame, palette, 30) == frame_block(quantize(frame, palette), 30)
+def test_a_patch_block_has_its_position_and_transparent_index() -> None:
+    patch = Patch(np.zeros((2, 3), dtype=np.uint8), left=5, top=300, transparent=255)
+    block = frame_block(patch, delay_ms=30)
+    assert block[:8] == b"\x21\xf9\x04\x05\x03\x00\xff\x00"  # transparent flag, index 255
+    assert block[8:18] == b"\x2c\x05\x00\x2c\x01\x03\x00\x02\x00\x00"
 
 
 def test_assemble_gif() -> None:
     assert assemble_gif(b"H", [b"a", b"b"]) == b"Hab" + GIF_TRAILER
 
 
-def test_palette_is_full_and_deterministic() -> None:
+def test_palette_is_full_deterministic_and_keeps_the_transparent_index_free() -> None:
     frames = frames_of(2)
     palette = choose_palette(frames)
     assert len(palette) == 768
     assert choose_palette(frames) == palette
+    for frame in frames:
+        assert quantize(frame, palette).max() < TRANSPARENT
+        assert quantize(frame, palette, dither=True).max() < TRANSPARENT
     black = np.zeros((64, 64, 3), dtype=np.uint8)
     assert choose_palette([black]) == bytes(768)
+    assert not quantize(black, choose_palette([black])).any()
 
 
 def test_quantize_maps_palette_colours_to_themselves() -> None:
@@ -144,10 +229,12 @@ def test_sample_indices(frames: int, count: int, expected: list[int]) -> None:
 def test_bad_inputs_are_render_errors() -> None:
     indices = np.zeros((64, 64), dtype=np.uint8)
     with pytest.raises(RenderError):
-        frame_block(indices, 25)
+        frame_block(full_patch(indices), 25)
     with pytest.raises(RenderError):
-        frame_block(np.zeros((64, 32), dtype=np.uint8), 30)
+        frame_block(full_patch(np.zeros((0, 32), dtype=np.uint8)), 30)
     with pytest.raises(RenderError):
         gif_header(64, b"\x00" * 700)
     with pytest.raises(RenderError):
         quantize(np.zeros((64, 64, 3), dtype=np.uint8), b"\x00" * 3)
+    with pytest.raises(ValueError, match="at least one frame"):
+        encode_gif([])

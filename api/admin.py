@@ -1,0 +1,126 @@
+"""Operator routes, behind a bearer token (``LANTERN_API_ADMIN_TOKEN``).
+
+GET  /api/v1/jobs?state=failed&limit=100   jobs by state, newest first, with counts
+POST /api/v1/jobs/{id}/retry               drive a failed job again
+GET  /api/v1/dead-letters?limit=50         the newest dead letters, with their errors
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections import Counter
+from typing import Any
+
+from aiohttp import web
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from streams.status import STATES
+from streams.topics import TopicNames
+
+from .errors import ApiError
+from .keys import JOBS, SETTINGS, SUBMITTER
+
+__all__ = ["dead_letters", "list_jobs", "require_admin", "retry_job"]
+
+
+def require_admin(request: web.Request) -> None:
+    """401 unless the request carries the operator token; 403 when no token is configured."""
+    token = request.app[SETTINGS].api.admin_token
+    if not token:
+        raise ApiError(403, "forbidden", "operator routes are off: set LANTERN_API_ADMIN_TOKEN")
+    given = request.headers.get("Authorization", "")
+    if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+        raise ApiError(
+            401, "unauthorized", "a valid operator token is required",
+            headers={"WWW-Authenticate": 'Bearer realm="lantern-admin"'},
+        )  # fmt: skip
+
+
+def _limit(request: web.Request, default: int, most: int) -> int:
+    raw = request.query.get("limit", str(default))
+    if not raw.isdigit() or not 1 <= int(raw) <= most:
+        raise ApiError(422, "invalid", f"limit: must be a whole number from 1 to {most}",
+                       field="limit")  # fmt: skip
+    return int(raw)
+
+
+async def list_jobs(request: web.Request) -> web.Response:
+    """Jobs in one state (or all), newest first, and how many there are in each state."""
+    require_admin(request)
+    state = request.query.get("state")
+    if state is not None and state not in STATES:
+        raise ApiError(422, "invalid", f"state: must be one of {', '.join(STATES)}",
+                       field="state")  # fmt: skip
+    limit = _limit(request, 100, 1000)
+    jobs = list(request.app[JOBS].jobs.values())
+    counts = Counter(job["state"] for job in jobs)
+    chosen = [job for job in jobs if state is None or job["state"] == state]
+    chosen.sort(key=lambda job: job.get("updated_at") or 0, reverse=True)
+    return web.json_response(
+        {
+            "counts": {s: counts.get(s, 0) for s in STATES},
+            "jobs": [_summary(job) for job in chosen[:limit]],
+        }
+    )
+
+
+async def retry_job(request: web.Request) -> web.Response:
+    """Drive a failed job again from its original request; 409 unless it has failed."""
+    require_admin(request)
+    job_id = request.match_info["job_id"]
+    job = request.app[JOBS].get(job_id)
+    if job is None:
+        raise ApiError(404, "not_found", f"no job {job_id}")
+    if job["state"] != "failed":
+        raise ApiError(409, "conflict", f"job {job_id} is {job['state']}; only failed jobs retry")
+    if not job.get("request"):
+        raise ApiError(409, "conflict", f"job {job_id} has no stored request to retry")
+    await request.app[SUBMITTER].resubmit(job)
+    return web.json_response(
+        {"job_id": job_id, "state": "queued", "status_url": f"/api/v1/jobs/{job_id}"},
+        status=202,
+    )
+
+
+async def dead_letters(request: web.Request) -> web.Response:
+    """The newest dead letters across all partitions."""
+    require_admin(request)
+    limit = _limit(request, 50, 500)
+    settings = request.app[SETTINGS]
+    topic = TopicNames.from_settings(settings).dead_letters
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka.bootstrap, group_id=None, enable_auto_commit=False
+    )
+    await consumer.start()
+    letters: list[dict[str, Any]] = []
+    try:
+        tps = [TopicPartition(topic, p) for p in range(settings.kafka.partitions)]
+        consumer.assign(tps)
+        ends = await consumer.end_offsets(tps)
+        for tp in tps:
+            consumer.seek(tp, max(0, ends[tp] - limit))
+        behind = {tp for tp in tps if ends[tp] > 0}
+        while behind:
+            batches = await consumer.getmany(timeout_ms=1000)
+            if not batches:
+                break
+            for tp, records in batches.items():
+                if records and records[-1].offset + 1 >= ends[tp]:
+                    behind.discard(tp)
+                letters += [_letter(r.value) for r in records if r.value is not None]
+    finally:
+        await consumer.stop()
+    letters.sort(key=lambda letter: letter.get("at", 0), reverse=True)
+    return web.json_response({"dead_letters": letters[:limit]})
+
+
+def _letter(raw: bytes) -> dict[str, Any]:
+    letter: dict[str, Any] = json.loads(raw)
+    letter.pop("__faust", None)
+    return letter
+
+
+def _summary(job: dict[str, Any]) -> dict[str, Any]:
+    keys = ("job_id", "state", "progress", "stage", "error", "wallet", "created_at", "updated_at")
+    return {k: job.get(k) for k in keys}

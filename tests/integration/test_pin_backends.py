@@ -1,0 +1,222 @@
+"""The whole pipeline once per remote backend: Pinata, Kubo and a Pinning Service API provider.
+
+The services are local fakes speaking their documented APIs (fake_pinning_services.py), served
+from a thread of this process; the worker and API are real processes on the session's broker,
+one pair per backend with its own topic prefix, app id, store and LANTERN_PIN_* settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import jsonschema
+import pytest
+
+from pinning.metadata import load_schema
+from streams.broker import free_port
+from streams.settings import Settings
+from streams.topics import ensure_topics
+
+from .conftest import ARTIFACTS, _await_log, _await_ready, _spawn, _stop
+from .fake_pinning_services import Fault, FakeKubo, FakePinata, FakePsa, ServerThread, combined_app
+from .test_pipeline import WALLET, reference_cid, submit, wait_done
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+SMALL = {"size": 128, "frames": 10}
+BACKENDS = ["pinata", "kubo", "psa"]
+
+
+@dataclasses.dataclass
+class Services:
+    """The three fakes on one local server."""
+
+    pinata: FakePinata
+    kubo: FakeKubo  # also the PSA's content provider, as one's own node would be
+    psa: FakePsa
+    url: str
+
+
+@dataclasses.dataclass
+class PinnedLantern:
+    """A worker and an API pinning through one backend."""
+
+    backend: str
+    base_url: str
+    worker_log: Path
+    store_root: Path
+    fake: FakePinata | FakeKubo | FakePsa
+    cid_version: int
+
+
+@pytest.fixture(scope="module")
+def services() -> Iterator[Services]:
+    kubo = FakeKubo()
+    fakes = Services(FakePinata(), kubo, FakePsa(provider=kubo), "")
+    with ServerThread(combined_app(fakes.pinata, kubo, fakes.psa)) as url:
+        fakes.url = url
+        yield fakes
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def pinned(
+    request: pytest.FixtureRequest,
+    services: Services,
+    kafka_bootstrap: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[PinnedLantern]:
+    backend: str = request.param
+    suffix = f"pin-{backend}-{os.getpid()}"
+    port = free_port()
+    store_root = tmp_path_factory.mktemp(f"ipfs-{backend}")
+    fake: FakePinata | FakeKubo | FakePsa = getattr(services, backend)
+    cid_version = 1 if backend == "kubo" else 0  # one CIDv1 run end to end
+    env = {
+        **os.environ,
+        "LANTERN_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "LANTERN_KAFKA_TOPIC_PREFIX": f"lantern-{suffix}",
+        "LANTERN_KAFKA_SESSION_TIMEOUT_S": "6",
+        "LANTERN_KAFKA_HEARTBEAT_INTERVAL_S": "1",
+        "LANTERN_WORKER_APP_ID": f"lantern-{suffix}",
+        "LANTERN_WORKER_PROCESSES": "2",
+        "LANTERN_STORE_ROOT": str(store_root),
+        "LANTERN_API_PORT": str(port),
+        "LANTERN_API_WALLET_RATE_PER_MIN": "100000",
+        "LANTERN_API_IP_RATE_PER_MIN": "100000",
+        "LANTERN_RELIABILITY_BACKOFF_S": "0.5",
+        "LANTERN_PIN_BACKEND": backend,
+        "LANTERN_PIN_URL": services.url,
+        "LANTERN_PIN_TOKEN": fake.token or "",
+        "LANTERN_PIN_CID_VERSION": str(cid_version),
+        "LANTERN_PIN_ATTEMPTS": "2",
+        "LANTERN_PIN_BACKOFF_S": "0.05",
+        "LANTERN_PIN_TIMEOUT_S": "10",
+        "LANTERN_PIN_POLL_S": "0.1",
+        "LANTERN_PIN_DEADLINE_S": "60",
+    }
+    if backend == "psa":
+        env["LANTERN_PIN_PROVIDER_URL"] = services.url
+    asyncio.run(ensure_topics(Settings.from_env(env)))
+    ARTIFACTS.mkdir(exist_ok=True)
+    worker_log = ARTIFACTS / f"worker-pin-{backend}.log"
+    worker = _spawn(["worker"], env, worker_log)
+    api = _spawn(["api"], env, ARTIFACTS / f"api-pin-{backend}.log")
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        _await_log(worker, worker_log, "Ready", timeout=120)
+        _await_ready(api, f"{base_url}/readyz", timeout=60)
+        yield PinnedLantern(backend, base_url, worker_log, store_root, fake, cid_version)
+    finally:
+        for proc in (api, worker):
+            _stop(proc)
+
+
+def body(colour: str) -> dict[str, Any]:
+    return {"settings": {"flowField": {"color1": colour}}, "options": SMALL, "wallet": WALLET}
+
+
+def pinned_cids(fake: FakePinata | FakeKubo | FakePsa) -> list[str]:
+    return fake.pinned() if isinstance(fake, FakePsa) else list(fake.pins)
+
+
+async def test_a_job_is_pinned_through_the_backend(pinned: PinnedLantern, tmp_path: Path) -> None:
+    base = pinned.base_url
+    async with aiohttp.ClientSession() as http:
+        job_id = await submit(http, base, body("#336699"))
+        job, seen = await wait_done(http, base, job_id)
+        assert job["state"] == "completed", job
+        assert seen == sorted(seen)
+        result = job["result"]
+        # The local gateway serves both files under the CIDs the service pinned.
+        async with http.get(f"{base}/ipfs/{result['gif_cid']}") as response:
+            assert response.status == 200
+            gif = await response.read()
+        async with http.get(result["metadata_url"]) as response:
+            assert response.status == 200
+            metadata_bytes = await response.read()
+
+    assert result["pin_backend"] == pinned.backend
+    assert result["token_uri"] == f"ipfs://{result['metadata_cid']}"
+    assert result["image_url"].endswith(f"/ipfs/{result['gif_cid']}")
+    cids = pinned_cids(pinned.fake)
+    assert result["gif_cid"] in cids and result["metadata_cid"] in cids
+    if pinned.cid_version == 1:
+        assert result["gif_cid"].startswith("bafy") and result["metadata_cid"].startswith("bafk")
+    else:
+        assert reference_cid(gif, tmp_path) == result["gif_cid"]
+        assert reference_cid(metadata_bytes, tmp_path) == result["metadata_cid"]
+
+    metadata = json.loads(metadata_bytes)
+    jsonschema.validate(metadata, load_schema())
+    assert metadata["image"] == f"ipfs://{result['gif_cid']}"
+    assert metadata["properties"]["gif"]["frames"] == SMALL["frames"]
+    assert metadata["properties"]["gif"]["bytes"] == len(gif)
+    assert metadata["name"] == f"Gen1 {job_id}"
+
+    if isinstance(pinned.fake, FakePinata):
+        pins = {row["ipfs_pin_hash"]: row for row in pinned.fake.pins.values()}
+        keyvalues = pins[result["gif_cid"]]["metadata"]["keyvalues"]
+        assert keyvalues["job_id"] == job_id and keyvalues["wallet"] == WALLET
+        assert keyvalues["renderer_version"] == metadata["properties"]["renderer_version"]
+    if isinstance(pinned.fake, FakePsa):
+        [create] = [
+            r for r in pinned.fake.calls("POST", "/pins") if r.json["cid"] == result["gif_cid"]
+        ]
+        assert create.json["meta"]["job_id"] == job_id
+        assert create.json["origins"]  # the provider node's addresses
+
+
+async def test_a_refused_pin_fails_the_job_at_stage_pin(pinned: PinnedLantern) -> None:
+    fake = pinned.fake
+    saved = fake.token
+    fake.token = "rotated-credentials"  # the service no longer accepts Lantern's token
+    try:
+        async with aiohttp.ClientSession() as http:
+            job_id = await submit(http, pinned.base_url, body("#993366"))
+            job, _ = await wait_done(http, pinned.base_url, job_id)
+    finally:
+        fake.token = saved
+    assert job["state"] == "failed", job
+    assert job["stage"] == "pin"
+    status = 403 if pinned.backend == "kubo" else 401
+    assert f"HTTP {status}" in job["error"] and "credentials" in job["error"].lower()
+    assert pinned.backend in job["error"]
+    if saved:
+        assert saved not in json.dumps(job)
+    # Refused for good: no stage retry, and no re-render.
+    log = pinned.worker_log.read_text()
+    assert f"retrying job={job_id} stage=pin" not in log
+    assert log.count(f"assembled job={job_id}") == 1
+
+
+async def test_a_transient_outage_is_retried_without_rerendering(
+    pinned: PinnedLantern,
+) -> None:
+    # Both HTTP attempts of the first stage attempt get a 503: the stage retries later
+    # from the GIF already in the store, and the job completes.
+    main = {"pinata": "/pinning/pinFileToIPFS", "kubo": "/api/v0/add", "psa": "/pins"}
+    pinned.fake.fail(*[Fault(503, path=main[pinned.backend])] * 2)
+    async with aiohttp.ClientSession() as http:
+        job_id = await submit(http, pinned.base_url, body("#669933"))
+        job, seen = await wait_done(http, pinned.base_url, job_id)
+    assert job["state"] == "completed", job
+    assert seen == sorted(seen)
+    deadline = time.monotonic() + 10
+    log = ""
+    while time.monotonic() < deadline:  # the log line may land just after the status
+        log = pinned.worker_log.read_text()
+        if f"retrying job={job_id} stage=pin attempt=1" in log:
+            break
+        await asyncio.sleep(0.2)
+    assert f"retrying job={job_id} stage=pin attempt=1" in log
+    assert "503" in log
+    assert log.count(f"assembled job={job_id}") == 1
+    assert f"retrying job={job_id} stage=render" not in log

@@ -1,0 +1,151 @@
+"""Retries, dead letters, idempotency, operator actions and backlog on the real pipeline."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+from typing import Any
+
+import aiohttp
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from api.errors import ApiError
+from api.limits import BacklogMonitor
+from streams.settings import Settings
+from streams.topics import TopicNames, ensure_topics
+
+from .conftest import ADMIN_TOKEN, ARTIFACTS, PIN_FAULT_COLOUR, RENDER_FAULT_COLOUR, Lantern
+from .test_pipeline import WALLET, submit, wait_done
+
+pytestmark = pytest.mark.integration
+
+SMALL = {"size": 96, "frames": 8}
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+def body(colour: str, **options: Any) -> dict[str, Any]:
+    return {
+        "settings": {"flowField": {"color1": colour}},
+        "options": {**SMALL, **options},
+        "wallet": WALLET,
+    }
+
+
+async def test_a_failing_render_retries_then_dead_letters_with_the_reason(
+    lantern: Lantern,
+) -> None:
+    base = lantern.base_url
+    async with aiohttp.ClientSession() as http:
+        job_id = await submit(http, base, body(RENDER_FAULT_COLOUR))
+        job, _ = await wait_done(http, base, job_id)
+        assert job["state"] == "failed"
+        assert job["stage"] == "render"
+        assert "injected render fault" in job["error"]
+        assert "after 3 attempts" in job["detail"]
+
+        async with http.get(f"{base}/api/v1/dead-letters", headers=ADMIN) as response:
+            assert response.status == 200
+            letters = (await response.json())["dead_letters"]
+        mine = [letter for letter in letters if letter["job_id"] == job_id]
+        assert mine, letters
+        assert {letter["stage"] for letter in mine} == {"render"}
+        assert all(letter["attempts"] == 3 for letter in mine)
+        assert "injected render fault" in mine[0]["error"]
+        assert json.loads(mine[0]["payload"])["spec"]["job_id"] == job_id
+
+        # an operator retry drives it again; the fault is still there, so it fails again
+        async with http.post(f"{base}/api/v1/jobs/{job_id}/retry", headers=ADMIN) as response:
+            assert response.status == 202
+        job, _ = await wait_done(http, base, job_id)
+        assert job["state"] == "failed"
+
+
+async def test_a_pin_that_fails_twice_then_succeeds_completes(lantern: Lantern) -> None:
+    base = lantern.base_url
+    async with aiohttp.ClientSession() as http:
+        job_id = await submit(http, base, body(PIN_FAULT_COLOUR))
+        job, seen = await wait_done(http, base, job_id)
+    assert job["state"] == "completed", job
+    assert seen == sorted(seen)
+    log = (ARTIFACTS / "worker.log").read_text()
+    assert f"retrying job={job_id} stage=pin attempt=1" in log
+    assert f"retrying job={job_id} stage=pin attempt=2" in log
+    assert f"dead letter job={job_id}" not in log
+
+
+async def test_the_same_idempotency_key_gives_the_same_job(lantern: Lantern) -> None:
+    base, url = lantern.base_url, f"{lantern.base_url}/api/v1/mints"
+    key = {"Idempotency-Key": f"order-{lantern.settings.worker.app_id}"}
+    async with aiohttp.ClientSession() as http:
+        async with http.post(url, json=body("#123456"), headers=key) as first:
+            assert first.status == 202
+            job_id = (await first.json())["job_id"]
+        async with http.post(url, json=body("#123456"), headers=key) as again:
+            assert again.status == 202
+            assert (await again.json())["job_id"] == job_id
+        async with http.post(url, json=body("#654321"), headers=key) as other:
+            assert other.status == 409
+            assert (await other.json())["error"]["field"] == "Idempotency-Key"
+        job, _ = await wait_done(http, base, job_id)
+        assert job["state"] == "completed"
+        async with http.get(f"{base}/api/v1/jobs", headers=ADMIN) as response:
+            listed = await response.json()
+    assert [j["job_id"] for j in listed["jobs"]].count(job_id) == 1
+
+
+async def test_operator_routes_refuse_a_missing_or_wrong_token(lantern: Lantern) -> None:
+    base = lantern.base_url
+    async with aiohttp.ClientSession() as http:
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": ADMIN_TOKEN}):
+            async with http.get(f"{base}/api/v1/jobs", headers=headers) as response:
+                assert response.status == 401
+            async with http.get(f"{base}/api/v1/dead-letters", headers=headers) as response:
+                assert response.status == 401
+            async with http.post(f"{base}/api/v1/jobs/{'0' * 32}/retry", headers=headers) as r:
+                assert r.status == 401
+        async with http.get(f"{base}/api/v1/jobs?state=completed", headers=ADMIN) as response:
+            assert response.status == 200
+            listed = await response.json()
+        assert set(listed["counts"]) >= {"queued", "completed", "failed"}
+        assert all(job["state"] == "completed" for job in listed["jobs"])
+        done = listed["jobs"][0]["job_id"]
+        async with http.post(f"{base}/api/v1/jobs/{done}/retry", headers=ADMIN) as response:
+            assert response.status == 409  # only failed jobs retry
+
+
+async def test_backlog_is_the_workers_consumer_lag(kafka_bootstrap: str) -> None:
+    """Requests nobody consumes yet count as backlog; over the limit, admission says 429."""
+    base = Settings()
+    settings = dataclasses.replace(
+        base,
+        kafka=dataclasses.replace(base.kafka, bootstrap=kafka_bootstrap, topic_prefix="lag"),
+        worker=dataclasses.replace(base.worker, app_id="lag-nobody"),
+        api=dataclasses.replace(base.api, max_backlog=3),
+    )
+    await ensure_topics(settings)
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    await producer.start()
+    try:
+        for i in range(5):
+            await producer.send_and_wait(
+                TopicNames.from_settings(settings).mint_requests, b"{}", key=str(i).encode()
+            )
+    finally:
+        await producer.stop()
+    monitor = BacklogMonitor(settings, interval=0.2)
+    await monitor.start()
+    try:
+        for _ in range(100):
+            if monitor.backlog >= 5:
+                break
+            await asyncio.sleep(0.1)
+        assert monitor.backlog == 5
+        assert monitor.reachable
+        with pytest.raises(ApiError) as refused:
+            monitor.admit()
+        assert refused.value.status == 429
+        assert refused.value.headers == {"Retry-After": "10"}
+    finally:
+        await monitor.stop()
