@@ -3,6 +3,7 @@ PY      := .venv/bin/python
 VENV    := .venv/.installed
 KAFKA   := .lantern/kafka/libs/.installed
 JS      := tests/js/node_modules/.installed
+BENCH_JS := bench/node_modules/.installed
 SYSTEM  := .lantern/system.installed
 # Debian packages the tests and benchmarks use: a real browser for the page, gifsicle to compare.
 APT_PACKAGES := chromium gifsicle
@@ -65,8 +66,14 @@ fmt: $(VENV)
 type: $(VENV)
 	.venv/bin/mypy
 
-bench: setup
-	$(PY) bench/pipeline.py
+# gifski's binary for the encoder comparison (npm's gifski ships it), from bench/'s lockfile.
+$(BENCH_JS): bench/package.json bench/package-lock.json
+	npm --prefix bench ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+bench: setup $(SYSTEM) $(BENCH_JS)
+	$(PY) bench/render_speed.py
+	$(PY) bench/encoders.py
 
 clean:
-	rm -rf .venv .lantern tests/js/node_modules
+	rm -rf .venv .lantern tests/js/node_modules bench/node_modules

@@ -3,7 +3,8 @@
     .venv/bin/python bench/encoders.py                        # every preset, 512 and 1024
     .venv/bin/python bench/encoders.py --sizes 512 --repeat 1 --presets default
 
-Encoders: Lantern (`render.encode_gif`, one process, and two), Pillow's default `save_all`,
+Encoders: Lantern (`render.encode_gif`: defaults in one process and in two; without
+inter-frame optimisation; dithered), Pillow's default `save_all`,
 ffmpeg palettegen + paletteuse (the binary from imageio-ffmpeg, one filter graph, defaults),
 gifski (npm `gifski`, `npm --prefix bench ci`), and gifsicle -O3 (Debian) re-optimising
 Lantern's full-frame GIF. Times are wall times of the encoder alone (inputs already on
@@ -42,6 +43,8 @@ PRESETS: dict[str, dict[str, object]] = {
     "many contours": {"contour": {"levels": 20, "octaves": 6}},
 }
 DELAY_MS = 30
+FULL = Encoding(optimise=False)  # every block a whole frame: what gifsicle -O3 starts from
+DITHERED = Encoding(dither=True)
 GIFSKI = ROOT / "bench" / "node_modules" / "gifski" / "bin" / "debian" / "gifski"
 
 
@@ -99,7 +102,7 @@ def encoders(frames: list[Frame], work: Path) -> dict[str, Callable[[], bytes]]:
         Image.fromarray(frame).save(pngs[-1], compress_level=1)
     images = [Image.fromarray(frame) for frame in frames]
     full = work / "lantern-full.gif"
-    full.write_bytes(encode_gif(frames, DELAY_MS, encoding=Encoding(optimise=False)))
+    full.write_bytes(encode_gif(frames, DELAY_MS, encoding=FULL))
     fps = f"{1000 / DELAY_MS:.3f}"
 
     def pillow() -> bytes:
@@ -111,7 +114,12 @@ def encoders(frames: list[Frame], work: Path) -> dict[str, Callable[[], bytes]]:
 
     ffmpeg = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-f", "rawvideo"]
     ffmpeg += ["-pix_fmt", "rgb24", "-s", f"{size}x{size}", "-framerate", f"1000/{DELAY_MS}"]
-    ffmpeg += ["-i", str(raw), "-filter_complex", "[0:v]split[a][b];[a]palettegen[p];[b][p]paletteuse"]
+    ffmpeg += [
+        "-i",
+        str(raw),
+        "-filter_complex",
+        "[0:v]split[a][b];[a]palettegen[p];[b][p]paletteuse",
+    ]
     ffmpeg += ["-loop", "0", str(work / "ffmpeg.gif")]
     gifski = [str(GIFSKI), "-q", "-r", fps, "-W", str(size), "--repeat", "0"]
     gifski += ["-o", str(work / "gifski.gif"), *pngs]
@@ -119,6 +127,8 @@ def encoders(frames: list[Frame], work: Path) -> dict[str, Callable[[], bytes]]:
     runs: dict[str, Callable[[], bytes]] = {
         "lantern": lambda: encode_gif(frames, DELAY_MS),
         "lantern 2 proc": lambda: encode_gif(frames, DELAY_MS, processes=2),
+        "lantern full frames": lambda: encode_gif(frames, DELAY_MS, encoding=FULL),
+        "lantern dithered": lambda: encode_gif(frames, DELAY_MS, encoding=DITHERED),
         "pillow save_all": pillow,
         "ffmpeg": lambda: run_process(ffmpeg, work / "ffmpeg.gif"),
         "gifski": lambda: run_process(gifski, work / "gifski.gif"),

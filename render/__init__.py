@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from render.art import render_frame
 from render.delta import Patch, changed_patch, full_patch
-from render.encoder import Encoding, encode_block, encode_frames, encode_gif
+from render.encoder import Encoding, FrameEncoder, encode_block, encode_frames, encode_gif
 from render.errors import FieldError, LanternError, RenderError, SettingsError
 from render.gif import GIF_TRAILER, assemble_gif, frame_block, gif_header
 from render.job import DEFAULT_ENCODING, plan_palette, render_block, render_gif
@@ -29,6 +29,7 @@ __all__ = [
     "FieldError",
     "FlowField",
     "FlowFields",
+    "FrameEncoder",
     "Gen1Settings",
     "LanternError",
     "Patch",

@@ -3,9 +3,10 @@
 The stages are plain functions (quantize → delta → LZW) so any process can run them for any
 frame; a block depends only on its frame and, with inter-frame optimisation, on the frame
 before it, which the caller renders again or keeps from the previous step. Defaults are the
-measured best (bench/RESULTS.md): no dithering (the same colours frame after frame, so
-transparency pays; dithering costs 2-3x the bytes and some PSNR) and inter-frame
-optimisation on.
+measured best (bench/RESULTS.md): no dithering (Floyd-Steinberg made the default artwork's
+GIF a third larger and its quantizing 5x slower, and its noise defeats transparency), and
+inter-frame optimisation on (1 % smaller at the default speed, 2.5x smaller in slow motion
+such as legacy timing, where most pixels keep their colour from frame to frame).
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from render.delta import changed_patch, full_patch
 from render.gif import assemble_gif, frame_block, gif_header
 from render.palette import TRANSPARENT, choose_palette, quantize, sample_indices
 
-__all__ = ["Encoding", "encode_block", "encode_frames", "encode_gif"]
+__all__ = ["Encoding", "FrameEncoder", "encode_block", "encode_frames", "encode_gif"]
 
-Frame = npt.NDArray[np.uint8]
+Frame = npt.NDArray[np.uint8]  # (S, S, 3) RGB
+Indices = npt.NDArray[np.uint8]  # (S, S) palette indices
 
 
 @dataclass(frozen=True)
@@ -42,11 +44,46 @@ class Encoding:
     optimise: bool = True
 
 
+class FrameEncoder:
+    """Encodes consecutive frames into blocks, keeping each frame's indices for the next delta.
+
+    `previous` is the frame before the first one to encode (None: the first is drawn whole).
+    """
+
+    def __init__(
+        self,
+        palette: bytes,
+        delay_ms: int,
+        encoding: Encoding,
+        previous: Frame | None = None,
+    ) -> None:
+        self._palette = palette
+        self._delay_ms = delay_ms
+        self._encoding = encoding
+        self._before: Indices | None = None
+        if previous is not None and encoding.optimise:
+            self._before = self._quantize(previous)
+
+    def _quantize(self, frame: Frame) -> Indices:
+        return quantize(frame, self._palette, dither=self._encoding.dither)
+
+    def encode(self, frame: Frame) -> bytes:
+        """The next frame's image block."""
+        indices = self._quantize(frame)
+        if self._before is None:
+            patch = full_patch(indices)
+        else:
+            patch = changed_patch(self._before, indices, TRANSPARENT)
+        if self._encoding.optimise:
+            self._before = indices
+        return frame_block(patch, self._delay_ms)
+
+
 def encode_block(
     frame: Frame, previous: Frame | None, palette: bytes, delay_ms: int, encoding: Encoding
 ) -> bytes:
     """The image block of `frame`, drawn over `previous` (None for the first frame)."""
-    return encode_frames([frame], previous, palette, delay_ms, encoding)[0]
+    return FrameEncoder(palette, delay_ms, encoding, previous).encode(frame)
 
 
 def encode_frames(
@@ -60,26 +97,15 @@ def encode_frames(
 
     Each frame is quantized once; the bytes equal `encode_block` frame by frame.
     """
-    blocks: list[bytes] = []
-    before = None
-    if previous is not None and encoding.optimise:
-        before = quantize(previous, palette, dither=encoding.dither)
-    for frame in frames:
-        indices = quantize(frame, palette, dither=encoding.dither)
-        if before is None:
-            blocks.append(frame_block(full_patch(indices), delay_ms))
-        else:
-            blocks.append(frame_block(changed_patch(before, indices, TRANSPARENT), delay_ms))
-        if encoding.optimise:
-            before = indices
-    return blocks
+    encoder = FrameEncoder(palette, delay_ms, encoding, previous)
+    return [encoder.encode(frame) for frame in frames]
 
 
 def encode_gif(
     frames: Sequence[Frame],
     delay_ms: int = 30,
     *,
-    encoding: Encoding = Encoding(),  # noqa: B008 - frozen, so one shared default is safe
+    encoding: Encoding = Encoding(),
     processes: int = 1,
     loop: int = 0,
 ) -> bytes:

@@ -17,7 +17,7 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wai
 from contextlib import contextmanager
 
 from render.art import render_frame
-from render.encoder import Encoding, encode_frames
+from render.encoder import Encoding, FrameEncoder
 from render.errors import RenderError
 from render.gif import assemble_gif, gif_header
 from render.palette import choose_palette, sample_indices
@@ -65,16 +65,15 @@ def _render_run(
     progress: Progress | None = None,
 ) -> list[bytes]:
     """The blocks of frames start..stop-1, rendering the frame before `start` if it is needed."""
-    previous = None
-    if start > 0 and encoding.optimise:
-        with _blame(start):
+    with _blame(start):
+        previous = None
+        if start > 0 and encoding.optimise:
             previous = render_frame(settings, options, start - 1)
+        encoder = FrameEncoder(palette, options.delay_ms, encoding, previous)
     blocks: list[bytes] = []
     for index in range(start, stop):
         with _blame(index):
-            frame = render_frame(settings, options, index)
-            blocks += encode_frames([frame], previous, palette, options.delay_ms, encoding)
-        previous = frame
+            blocks.append(encoder.encode(render_frame(settings, options, index)))
         if progress is not None:
             progress(index + 1, options.frames)
     return blocks
@@ -113,7 +112,9 @@ def render_gif(
         return assemble_gif(gif_header(options.size, palette), blocks)
     with ProcessPoolExecutor(max_workers=min(processes, options.frames)) as pool:
         samples = sample_indices(options.frames)
-        frames = pool.map(render_frame, [settings] * len(samples), [options] * len(samples), samples)
+        frames = pool.map(
+            render_frame, [settings] * len(samples), [options] * len(samples), samples
+        )
         palette = choose_palette(list(frames))
         blocks = _render_parallel(pool, settings, options, palette, encoding, processes, progress)
     return assemble_gif(gif_header(options.size, palette), blocks)

@@ -15,7 +15,14 @@ from PIL import Image
 from render.settings import Contour, FlowField, Gen1Settings
 from render.wavefield import gradient, wavefield
 
-__all__ = ["CONTOUR_GRID", "REFERENCE_SIZE", "background", "contour_alpha", "contour_mask", "flow_lines"]
+__all__ = [
+    "CONTOUR_GRID",
+    "REFERENCE_SIZE",
+    "background",
+    "contour_alpha",
+    "contour_mask",
+    "flow_lines",
+]
 
 FloatArray = npt.NDArray[np.float64]
 

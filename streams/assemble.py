@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from base64 import b64decode
 
 import faust
 from faust.types import TableT
@@ -76,7 +77,9 @@ def attach(app: faust.App, pipe: Pipeline, out: faust.TopicT) -> faust.TopicT:
     topic = app.topic(name, key_type=str, value_type=FrameBlock, partitions=partitions)
     blocks = app.Table(
         BLOCKS_TABLE,
-        schema=faust.Schema(key_type=str, value_type=bytes, value_serializer="raw"),
+        # base64 text, as the block arrived: faust's changelog recovery cannot read raw bytes
+        key_type=str,
+        value_type=str,
         partitions=partitions,
         extra_topic_configs={
             **BLOCKS_CHANGELOG_CONFIG,
@@ -109,7 +112,7 @@ def attach(app: faust.App, pipe: Pipeline, out: faust.TopicT) -> faust.TopicT:
                     state = Assembly(job_id=job_id, frames=frame.spec.frames)
                 if state.holds(frame.index):
                     continue  # a redelivered or re-rendered block: same bytes, counted once
-                blocks[f"{job_id}:{frame.index}"] = frame.data()
+                blocks[f"{job_id}:{frame.index}"] = frame.block
                 state = state.with_frame(frame.index)
                 assemblies[job_id] = state
                 if state.count < state.frames:
@@ -134,13 +137,13 @@ async def _report_progress(pipe: Pipeline, frame: FrameBlock, done: int) -> None
 
 
 async def _finish(
-    pipe: Pipeline, out: faust.TopicT, blocks: TableT[str, bytes], spec: JobSpec, state: Assembly
+    pipe: Pipeline, out: faust.TopicT, blocks: TableT[str, str], spec: JobSpec, state: Assembly
 ) -> Assembly:
     job_id, total = spec.job_id, spec.frames
     await pipe.report(job_id, "encoding", 70, stage="assemble", detail="writing GIF")
     size = int(spec.options["size"])
     header = gif_header(size, bytes.fromhex(spec.palette), loop=0)
-    gif = assemble_gif(header, [blocks[f"{job_id}:{i}"] for i in range(total)])
+    gif = assemble_gif(header, [b64decode(blocks[f"{job_id}:{i}"]) for i in range(total)])
     gif_cid = await asyncio.to_thread(pipe.store.put, gif, content_type="image/gif")
     request = PinRequest(spec=spec, gif_cid=gif_cid, gif_size=len(gif))
     await pipe.publish(out, job_id, request)
@@ -167,7 +170,7 @@ async def _repin(
     log.info("re-pin job=%s generation=%d", spec.job_id, spec.generation)
 
 
-def _drop_blocks(blocks: TableT[str, bytes], state: Assembly) -> None:
+def _drop_blocks(blocks: TableT[str, str], state: Assembly) -> None:
     mask = int(state.have, 16)
     for index in range(state.frames):
         if mask >> index & 1:

@@ -157,6 +157,7 @@ class EmbeddedKafka:
             "transaction.state.log.replication.factor": "1",
             "transaction.state.log.min.isr": "1",
             "group.initial.rebalance.delay.ms": "0",  # a lone worker starts at once
+            "group.min.session.timeout.ms": "1000",  # tests fail over with 3 s sessions
             "message.max.bytes": str(max_bytes),
             "replica.fetch.max.bytes": str(max_bytes),
             "log.retention.hours": "168",
@@ -175,8 +176,7 @@ class EmbeddedKafka:
                 classpath,
                 "kafka.tools.StorageTool",
                 "format",
-                "-t",
-                cluster_id,
+                f"--cluster-id={cluster_id}",  # one argument: an id may begin with "-"
                 "-c",
                 str(config),
             ],

@@ -465,8 +465,15 @@ async function showResult(job) {
   ];
   $('cids').replaceChildren(...rows.filter(([, v]) => v).map(([k, v]) =>
     h('div', {}, h('dt', {}, k), h('dd', {}, h('code', {}, v), copyButton(v, k)))));
-  const links = [['GIF on the gateway', r.image_url], ['Metadata on the gateway', r.metadata_url]];
-  $('links').replaceChildren(...links.filter(([, v]) => v).map(([k, v]) => h('li', {}, h('a', { href: v }, k))));
+  // this server's own gateway always answers; the recorded links may name a public one
+  const links = [['GIF on this gateway', gif], ['Metadata on this gateway', `/ipfs/${r.metadata_cid}`]];
+  for (const [what, url] of [['GIF', r.image_url], ['Metadata', r.metadata_url]]) {
+    try {
+      const u = new URL(url);
+      if (u.origin !== location.origin) links.push([`${what} on ${u.host}`, url]);
+    } catch { /* no link recorded */ }
+  }
+  $('links').replaceChildren(...links.map(([k, v]) => h('li', {}, h('a', { href: v }, k))));
   $('result').hidden = false;
   try {
     const meta = await (await fetch(`/ipfs/${r.metadata_cid}`)).json();

@@ -119,9 +119,9 @@ def axe_violations(page: Page) -> list[dict[str, Any]]:
         # to the page itself, and no inline <script> is needed
         page.evaluate(AXE.read_text())
     result = page.evaluate(
-        """async () => (await axe.run(document, {
-            runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']},
-        })).violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+        """async () => (await axe.run(document, {runOnly: {type: 'tag',
+            values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']}},
+        )).violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
             nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 5)}))"""
     )
     return [v for v in result if v["impact"] in ("serious", "critical")]

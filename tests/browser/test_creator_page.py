@@ -37,6 +37,22 @@ document.addEventListener('DOMContentLoaded', () => {
 BAD_CHECKSUM = "0x52908400098527886e0F7030069857D2E4169EE7"  # one letter's case flipped
 
 
+def wait_until(page: Page, js: str, arg: Any = None, timeout: float = 30) -> Any:
+    """Poll a JS function until it returns something truthy.
+
+    Playwright's wait_for_function evaluates its predicate with eval(), which the page's CSP
+    (script-src 'self') rightly forbids; page.evaluate goes over the DevTools protocol instead.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = page.evaluate(js, arg)
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not true after {timeout}s: {js}")
+        page.wait_for_timeout(100)
+
+
 def press(page: Page, device: Device, selector: str) -> None:
     """Tap on a touch device, click elsewhere."""
     if device.touch:
@@ -50,7 +66,8 @@ def preview_key(page: Page) -> str:
 
 
 def wait_preview_settled(page: Page, not_key: str = "") -> str:
-    page.wait_for_function(
+    wait_until(
+        page,
         """k => { const img = document.getElementById('preview');
                   return img.dataset.key && img.dataset.key !== k && img.complete
                       && !img.closest('.frame').classList.contains('busy'); }""",
@@ -99,7 +116,10 @@ def test_tune_render_and_get_the_gif(lantern: Lantern, page_for: Any, device: De
         for _ in range(10):
             page.keyboard.press("ArrowRight")
     assert page.input_value(density) != "0.1"
-    assert page.text_content("#flowFields-lineDensity-out") == f"{float(page.input_value(density)):.2f}"
+    assert (
+        page.text_content("#flowFields-lineDensity-out")
+        == f"{float(page.input_value(density)):.2f}"
+    )
     press(page, device, "label[for=contour-enabled]")
     assert not page.is_checked("#contour-enabled")
 
@@ -115,17 +135,21 @@ def test_tune_render_and_get_the_gif(lantern: Lantern, page_for: Any, device: De
     assert page.text_content("#job-id") == job_id
 
     # mid-render: the bar shows frames, then a reload resumes from where the job is
-    page.wait_for_function(
+    wait_until(
+        page,
         """() => { const b = document.getElementById('bar');
-                   return b.dataset.state !== 'queued' && Number(b.getAttribute('aria-valuenow')) > 1; }"""
+                   return b.dataset.state !== 'queued'
+                       && Number(b.getAttribute('aria-valuenow')) > 1; }""",
     )
     progress_before = int(page.get_attribute("#bar", "aria-valuenow") or 0)
     stage_before = page.text_content("#stage") or ""
     shot("rendering")
     page.reload()
-    page.wait_for_function(
+    wait_until(
+        page,
         """p => { const b = document.getElementById('bar');
-                  return b.dataset.state !== 'queued' && Number(b.getAttribute('aria-valuenow')) >= p; }""",
+                  return b.dataset.state !== 'queued'
+                      && Number(b.getAttribute('aria-valuenow')) >= p; }""",
         arg=progress_before,
     )
     assert page.url.endswith(f"/jobs/{job_id}")
@@ -134,18 +158,23 @@ def test_tune_render_and_get_the_gif(lantern: Lantern, page_for: Any, device: De
     assert progress_before < 100, "the job finished before the page could watch it"
     assert stage_before.startswith(("Rendering", "Encoding", "Pinning")), stage_before
 
-    page.wait_for_function(
-        "document.getElementById('bar').getAttribute('aria-valuenow') === '100'", timeout=180_000
+    wait_until(
+        page,
+        "() => document.getElementById('bar').getAttribute('aria-valuenow') === '100'",
+        timeout=180,
     )
-    page.wait_for_function(
-        "() => { const g = document.getElementById('gif'); return g.complete && g.naturalWidth > 0; }"
+    wait_until(
+        page,
+        "() => { const g = document.getElementById('gif');"
+        " return g.complete && g.naturalWidth > 0; }",
     )
-    page.wait_for_function("document.getElementById('meta').textContent.includes('ipfs://')")
+    wait_until(page, "() => document.getElementById('meta').textContent.includes('ipfs://')")
     assert page.text_content("#stage") == "Done — pinned"
     seen = page.evaluate("window.__seen")
     assert seen[-1] == ["completed", 100]
     assert any(0 < value < 100 for _, value in seen), seen  # a real bar, not a jump to 100
     no_horizontal_scroll(page)
+    page.wait_for_timeout(500)  # the bar's width transition
     shot("done")
 
     # the result: the page's CIDs are the job's, and the GIF decodes to 100 frames
@@ -192,8 +221,10 @@ def test_invalid_input_is_explained_next_to_its_control(
     press(page, device, "details:has(#json) > summary")
     page.fill("#json", json.dumps({"flowFields": {"lineDensity": 0.9, "baseFreq": 0.02}}))
     press(page, device, "#apply-json")
-    page.wait_for_function(
-        "document.getElementById('flowFields-lineDensity-err').textContent.includes('between')"
+    wait_until(
+        page,
+        "() => document.getElementById('flowFields-lineDensity-err')"
+        ".textContent.includes('between')",
     )
     assert "Line density must be between 0.01 and 0.5" in (
         page.text_content("#flowFields-lineDensity-err") or ""
@@ -203,8 +234,8 @@ def test_invalid_input_is_explained_next_to_its_control(
     # and a frame count the server refuses, sent for real
     press(page, device, "details:has(#options-frames) > summary")
     page.fill("#options-frames", "5000")
-    press(page, device, "#submit")
-    page.wait_for_function("document.getElementById('options-frames-err').textContent !== ''")
+    page.press("#options-frames", "Enter")  # "Go" on a phone's keyboard submits the form
+    wait_until(page, "() => document.getElementById('options-frames-err').textContent !== ''")
     assert "between 1 and 1000" in (page.text_content("#options-frames-err") or "")
     summary = page.text_content("#summary") or ""
     assert "2 fields need attention" in summary and "Line density" in summary
@@ -233,8 +264,12 @@ def test_busy_unavailable_and_failed_are_said_plainly(lantern: Lantern, page_for
         route.fulfill(status=status, headers=headers, json=body)
 
     failed = {
-        "job_id": "f" * 32, "state": "failed", "progress": 38, "stage": "render",
-        "detail": "failed", "error": "RenderError: frame 12: out of memory",
+        "job_id": "f" * 32,
+        "state": "failed",
+        "progress": 38,
+        "stage": "render",
+        "detail": "failed",
+        "error": "RenderError: frame 12: out of memory",
     }
     page.route("**/api/v1/mints", mint)
     page.route(f"**/api/v1/jobs/{'f' * 32}", lambda r: r.fulfill(json=failed))
@@ -246,13 +281,15 @@ def test_busy_unavailable_and_failed_are_said_plainly(lantern: Lantern, page_for
     )
 
     page.click("#submit")
-    page.wait_for_function("document.getElementById('submit-msg').textContent.includes('again in')")
+    wait_until(page, "() => document.getElementById('submit-msg').textContent.includes('again in')")
     assert "slow down" in (page.text_content("#submit-msg") or "")
     assert page.is_disabled("#submit")
     shot("too-many-requests")
     page.wait_for_selector("#submit-msg button", timeout=10_000)  # after the wait: retry
     page.click("#submit-msg button")
-    page.wait_for_function("document.getElementById('submit-msg').textContent.includes('queue down')")
+    wait_until(
+        page, "() => document.getElementById('submit-msg').textContent.includes('queue down')"
+    )
     shot("unavailable")
     page.click("#submit-msg button")
     page.wait_for_selector("#job-error:not([hidden])")
@@ -272,10 +309,12 @@ def test_one_handed_at_360_by_640(lantern: Lantern, page_for: Any) -> None:
     # the main button is on screen from the start, at the bottom, full width
     box = page.locator("#submit").bounding_box()
     assert box is not None and box["y"] + box["height"] <= 640 and box["height"] >= 44
+    # every control is at least 44 px tall; a checkbox's target is its whole labelled row
     small = page.evaluate(
         """() => [...document.querySelectorAll('button, input, select, summary, .button')]
             .filter(e => e.offsetParent && !e.classList.contains('vh'))
-            .map(e => [e.id || e.textContent.trim(), e.getBoundingClientRect().height])
+            .map(e => [e.id || e.textContent.trim(),
+                       (e.type === 'checkbox' ? e.closest('.check') : e).getBoundingClientRect().height])
             .filter(([, h]) => h < 44)"""
     )
     assert small == [], small
@@ -297,11 +336,12 @@ def test_keyboard_only(lantern: Lantern, page_for: Any) -> None:
     assert outline != "none"
     page.keyboard.press("ArrowRight")
     assert page.text_content("#flowFields-lineLength-out") == "21 px"
-    page.keyboard.press("Shift+Tab")
-    page.keyboard.press("Space")  # toggles nothing here: the previous control is a slider
-    started = time.monotonic()
+    # a layer toggle with the space bar, the randomise button with Enter
+    page.focus("#contour-enabled")
+    page.keyboard.press("Space")
+    assert not page.is_checked("#contour-enabled")
+    key = preview_key(page)
     page.focus("#randomise")
     page.keyboard.press("Enter")
-    page.wait_for_function("document.getElementById('pv-status').textContent.startsWith('Preview')")
-    assert time.monotonic() - started < 20
+    wait_preview_settled(page, key)
     assert errors == []

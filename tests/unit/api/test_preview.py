@@ -70,7 +70,11 @@ async def test_query_settings_reach_the_picture(client: TestClient) -> None:
     response = await client.get(URL, params=query)
     assert response.status == 200, await response.text()
     settings = Gen1Settings.from_dict(
-        {"flowField": {"color1": "#ff0000"}, "flowFields": {"enabled": False}, "contour": {"levels": 12}}
+        {
+            "flowField": {"color1": "#ff0000"},
+            "flowFields": {"enabled": False},
+            "contour": {"levels": 12},
+        }
     )
     expected = render_frame(settings, RenderOptions(size=64), 7)
     assert png_of(await response.read()).convert("RGB").tobytes() == expected.tobytes()

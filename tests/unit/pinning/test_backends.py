@@ -33,10 +33,10 @@ from pinning.backends import (
     Service,
 )
 from tests.integration.fake_pinning_services import (
-    Fault,
     FakeKubo,
     FakePinata,
     FakePsa,
+    Fault,
     combined_app,
 )
 
@@ -254,7 +254,7 @@ async def test_deadline_bounds_a_whole_pin(make_rig: RigFactory) -> None:
     rig = await make_rig("psa", deadline_s=0.5)
     assert isinstance(rig.fake, FakePsa)
     rig.fake.polls_to_pin = 10**6  # never gets there
-    with pytest.raises(PinUnavailable, match="deadline of 0.5s"):
+    with pytest.raises(PinUnavailable, match=r"deadline of 0\.5s"):
         await pin_gif(rig)
 
 

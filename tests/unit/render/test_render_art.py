@@ -89,7 +89,9 @@ def test_contour_only_paints_band_alphas_of_its_colour() -> None:
     settings = only(contour=Contour(levels=levels, smoothness=0.3))
     frame = render_frame(settings, SMALL, 1)
     alphas = [(0.3 * (i + 1) / levels) ** 2 * s for i in range(levels) for s in (1.0, 0.3)]
-    allowed = {tuple(np.rint(np.array(CONTOUR_RGB) * a).astype(int)) for a in [0.0, *alphas]}
+    # Alpha is 8-bit, as canvas's colours are: the fill blends at round(alpha·255)/255.
+    masks = [round(a * 255) / 255 for a in [0.0, *alphas]]
+    allowed = {tuple(np.rint(np.array(CONTOUR_RGB) * m).astype(int)) for m in masks}
     seen = {tuple(pixel) for pixel in frame.reshape(-1, 3).astype(int)}
     assert seen <= allowed
     assert len(seen) > 2

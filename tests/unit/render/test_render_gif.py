@@ -62,9 +62,9 @@ def decode_pillow(gif: bytes) -> Frames:
 
 def decode_ffmpeg(gif: bytes, size: int) -> Frames:
     """A second, independent decoder: ffmpeg's GIF demuxer and decoder, to raw RGB."""
+    decode = ["-v", "error", "-f", "gif", "-i", "pipe:0", "-fps_mode", "passthrough"]
     done = subprocess.run(
-        [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "gif", "-i", "pipe:0"]
-        + ["-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"],
+        [imageio_ffmpeg.get_ffmpeg_exe(), *decode, "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"],
         input=gif,
         capture_output=True,
         check=True,
@@ -83,7 +83,9 @@ def test_round_trip_through_pillow_is_exact(encoding: Encoding, count: int) -> N
         assert image.size == (64, 64)
         assert image.info["loop"] == 0
         assert image.info["duration"] == 40
-    for decoded, expected in zip(decode_pillow(gif), expected_frames(frames, encoding), strict=True):
+    for decoded, expected in zip(
+        decode_pillow(gif), expected_frames(frames, encoding), strict=True
+    ):
         assert np.array_equal(decoded, expected)
 
 

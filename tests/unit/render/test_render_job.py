@@ -1,4 +1,4 @@
-"""The render pipeline: serial and parallel give the same bytes, progress, failures."""
+"""The render pipeline: serial and parallel give the same bytes, blocks, progress, failures."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from render import (
+    Encoding,
     Gen1Settings,
     RenderError,
     RenderOptions,
@@ -18,10 +19,10 @@ from render import (
     render_block,
     render_gif,
 )
-from render.job import _render_parallel
+from render.job import _render_run
 
 SETTINGS = Gen1Settings()
-OPTIONS = RenderOptions(size=64, frames=5)
+OPTIONS = RenderOptions(size=64, frames=7)
 
 
 @pytest.fixture(scope="module")
@@ -29,31 +30,37 @@ def serial() -> bytes:
     return render_gif(SETTINGS, OPTIONS)
 
 
-def test_render_gif_is_header_blocks_and_trailer(serial: bytes) -> None:
+@pytest.mark.parametrize("encoding", [Encoding(), Encoding(optimise=False)])
+def test_render_gif_is_header_and_independent_blocks(encoding: Encoding) -> None:
+    # Each block alone, as the stream's workers make them, in any order.
     palette = plan_palette(SETTINGS, OPTIONS)
-    blocks = [render_block(SETTINGS, OPTIONS, palette, index) for index in range(OPTIONS.frames)]
-    assert serial == assemble_gif(gif_header(OPTIONS.size, palette), blocks)
-    with Image.open(io.BytesIO(serial)) as image:
+    order = [4, 0, 6, 2, 1, 5, 3]
+    blocks = {i: render_block(SETTINGS, OPTIONS, palette, i, encoding) for i in order}
+    gif = assemble_gif(gif_header(OPTIONS.size, palette), [blocks[i] for i in range(7)])
+    assert gif == render_gif(SETTINGS, OPTIONS, encoding=encoding)
+    with Image.open(io.BytesIO(gif)) as image:
         assert image.n_frames == OPTIONS.frames
         assert image.info["duration"] == OPTIONS.delay_ms
 
 
-@pytest.mark.parametrize("processes", [2, 4])
-def test_parallel_equals_serial(serial: bytes, processes: int) -> None:
+@pytest.mark.parametrize("processes", [1, 2, 4])
+def test_the_bytes_are_the_same_for_any_process_count(serial: bytes, processes: int) -> None:
     assert render_gif(SETTINGS, OPTIONS, processes=processes) == serial
 
 
-def test_progress_reports_every_frame() -> None:
+def test_progress_reports_every_frame_serially_and_ends_at_the_total() -> None:
     calls: list[tuple[int, int]] = []
     render_gif(SETTINGS, OPTIONS, progress=lambda done, total: calls.append((done, total)))
-    assert calls == [(done, 5) for done in range(1, 6)]
+    assert calls == [(done, 7) for done in range(1, 8)]
     calls.clear()
     render_gif(SETTINGS, OPTIONS, processes=2, progress=lambda d, t: calls.append((d, t)))
-    assert calls == [(done, 5) for done in range(1, 6)]
+    done = [d for d, _ in calls]
+    assert done == sorted(done) and done[-1] == 7 and len(done) > 1
 
 
-def test_a_one_frame_gif() -> None:
-    gif = render_gif(SETTINGS, RenderOptions(size=64, frames=1), processes=2)
+@pytest.mark.parametrize("processes", [1, 2])
+def test_a_one_frame_gif(processes: int) -> None:
+    gif = render_gif(SETTINGS, RenderOptions(size=64, frames=1), processes=processes)
     with Image.open(io.BytesIO(gif)) as image:
         assert image.n_frames == 1
         assert image.size == (64, 64)
@@ -67,11 +74,15 @@ def test_a_failing_frame_names_its_index() -> None:
     with pytest.raises(RenderError) as info:
         render_block(SETTINGS, OPTIONS, b"not a palette", 3)
     assert info.value.frame_index == 3
-
-
-def test_a_worker_failure_aborts_the_render() -> None:
     with pytest.raises(RenderError) as info:
-        _render_parallel(SETTINGS, OPTIONS, b"not a palette", 2, None)
+        _render_run(SETTINGS, OPTIONS, b"bad", Encoding(), 2, 5)
+    assert info.value.frame_index == 2
+
+
+def test_a_worker_failure_aborts_the_render(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("render.job.choose_palette", lambda frames: b"not a palette")
+    with pytest.raises(RenderError) as info:
+        render_gif(SETTINGS, OPTIONS, processes=2)
     assert info.value.frame_index is not None
 
 
