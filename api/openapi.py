@@ -288,7 +288,10 @@ def document() -> dict[str, Any]:
                             "name": "cid",
                             "in": "path",
                             "required": True,
-                            "schema": {"type": "string"},
+                            "schema": {
+                                "type": "string",
+                                "pattern": "^(Qm[1-9A-HJ-NP-Za-km-z]{44}|b[a-z2-7]{58})$",
+                            },
                         }
                     ],
                     "responses": {

@@ -77,8 +77,15 @@ def wait_preview_settled(page: Page, not_key: str = "") -> str:
 
 
 def no_horizontal_scroll(page: Page) -> None:
+    """Nothing is wider than the viewport (body's overflow-x: hidden must not be hiding any)."""
     width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
     assert width[0] <= width[1], f"horizontal scroll: {width}"
+    sticking_out = page.evaluate(
+        """() => [...document.body.querySelectorAll('*')]
+            .filter(e => e.getBoundingClientRect().right > innerWidth + 0.5 && !e.closest('pre'))
+            .map(e => `${e.tagName}#${e.id}.${e.className}`)"""
+    )
+    assert sticking_out == []
 
 
 def assert_accessible(page: Page) -> None:

@@ -71,3 +71,25 @@ def test_frames_spread_over_every_partition() -> None:
     first = hash_partition("job", 8)
     assert first == hash_partition("job", 8)  # stable across calls and processes (crc32)
     assert {(first + i) % 8 for i in range(100)} == set(range(8))
+
+
+def test_an_operator_retry_reopens_a_failed_job_at_zero() -> None:
+    failed = run(event("rendering", 40), event("failed", 0, error="boom"))
+    reopened = fold(failed, event("queued", 0, reopen=True, generation=1))
+    assert reopened is not None
+    assert (reopened.state, reopened.progress, reopened.error) == ("queued", 0, None)
+    assert (reopened.generation, reopened.retries) == (1, 1)
+
+
+def test_a_completed_job_cannot_be_reopened() -> None:
+    done = run(event("completed", 100))
+    assert fold(done, event("queued", 0, reopen=True)) is done
+
+
+def test_purge_forgets_the_job() -> None:
+    assert fold(run(event("completed", 100)), event("completed", 0, purge=True)) is None
+
+
+def test_the_request_is_kept_for_re_drives() -> None:
+    status = run(event("queued", 0, request={"job_id": "j1"}), event("rendering", 5))
+    assert status.request == {"job_id": "j1"}
