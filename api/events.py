@@ -18,7 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from .keys import JOBS
-from .views import _job, _public
+from .views import find_job, public_job
 
 __all__ = ["KEEPALIVE_S", "job_events"]
 
@@ -29,7 +29,7 @@ _TERMINAL = frozenset({"completed", "failed"})
 async def job_events(request: web.Request) -> web.StreamResponse:
     """Stream the job's status on each change until it is terminal (or the client leaves)."""
     job_id = request.match_info["job_id"]
-    job = _job(request, job_id)  # 404 before the stream starts
+    job = find_job(request, job_id)  # 404 before the stream starts
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream",
@@ -44,7 +44,7 @@ async def job_events(request: web.Request) -> web.StreamResponse:
         await response.write(b"retry: 2000\n\n")
         quiet_since = time.monotonic()
         while True:
-            current = _public(job)
+            current = public_job(job)
             if current != sent:
                 await response.write(_event(current))
                 sent, quiet_since = current, time.monotonic()

@@ -17,11 +17,13 @@ from .keys import JOBS, LIMITS, METRICS, SETTINGS, STORE, SUBMITTER
 from .validation import MintBody, parse_mint_body, read_json
 
 __all__ = [
+    "find_job",
     "get_content",
     "get_job",
     "healthz",
     "legacy_job_status",
     "legacy_queue_mint",
+    "public_job",
     "readyz",
     "submit_mint",
 ]
@@ -48,7 +50,7 @@ async def submit_mint(request: web.Request) -> web.Response:
 
 async def get_job(request: web.Request) -> web.Response:
     """``GET /api/v1/jobs/{id}`` → the job's state, progress, error and result."""
-    return web.json_response(_public(_job(request, request.match_info["job_id"])))
+    return web.json_response(public_job(find_job(request, request.match_info["job_id"])))
 
 
 async def legacy_queue_mint(request: web.Request) -> web.Response:
@@ -70,7 +72,7 @@ async def legacy_job_status(request: web.Request) -> web.Response:
     job_id = request.query.get("jobId", "")
     if not job_id:
         raise ApiError(400, "missing", "jobId is required", field="jobId")
-    job = _job(request, job_id)
+    job = find_job(request, job_id)
     answer: dict[str, Any] = {
         "status": _LEGACY_STATES.get(job["state"], "active"),
         "progress": job["progress"],
@@ -172,7 +174,7 @@ def _same_request(job: dict[str, Any], body: MintBody) -> None:
                        field="Idempotency-Key")  # fmt: skip
 
 
-def _job(request: web.Request, job_id: str) -> dict[str, Any]:
+def find_job(request: web.Request, job_id: str) -> dict[str, Any]:
     job = request.app[JOBS].get(job_id) if _JOB_ID.match(job_id) else None
     if job is None:
         raise ApiError(404, "not_found", f"no job {job_id}")
@@ -185,7 +187,7 @@ def _initial(event: dict[str, Any]) -> dict[str, Any]:
     return {**{k: v for k, v in event.items() if k != "at"}, "created_at": at, "updated_at": at}
 
 
-def _public(job: dict[str, Any]) -> dict[str, Any]:
+def public_job(job: dict[str, Any]) -> dict[str, Any]:
     """The v1 shape of a job (ARCHITECTURE §3)."""
     answer = {
         "job_id": job["job_id"],

@@ -349,7 +349,9 @@ async function send() {
     showSummary(details, unplaced);
     message('Nothing was sent to render: fix the marked fields.');
   } else if (r.status === 429) {
-    countdown(wait, (s) => `Too many requests — ${error.message}. You can try again in ${s} s.`);
+    // the server's reason without its own "retry in Ns": the countdown says that, live
+    const reason = (error.message || 'too many requests').replace(/;?\s*retry.*$/i, '');
+    countdown(wait, (s) => `Not now: ${reason}. Try again in ${s} s.`);
   } else if (r.status === 503) {
     message(`${error.message || 'The render queue is unavailable'}.`, h('button', { type: 'button', onclick: send }, 'Retry'));
   } else {

@@ -125,7 +125,3 @@ def axe_violations(page: Page) -> list[dict[str, Any]]:
             nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 5)}))"""
     )
     return [v for v in result if v["impact"] in ("serious", "critical")]
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "browser: drives /usr/bin/chromium against a real Lantern")

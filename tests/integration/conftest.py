@@ -8,6 +8,7 @@ separate processes whose logs land in test-artifacts/.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import dataclasses
 import os
 import signal
@@ -29,6 +30,12 @@ ARTIFACTS = ROOT / "test-artifacts"
 ADMIN_TOKEN = "test-operator-token"
 RENDER_FAULT_COLOUR = "#badbad"
 PIN_FAULT_COLOUR = "#0ddba1"
+
+
+def create_topics(settings: Settings) -> list[str]:
+    """``ensure_topics`` from sync code, even while a test's event loop runs in this thread."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, ensure_topics(settings)).result()
 
 
 @dataclasses.dataclass
@@ -85,7 +92,7 @@ def lantern(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> I
         "LANTERN_FAULTS_PIN_FAILURES": "2",
     }
     settings = Settings.from_env(env)
-    asyncio.run(ensure_topics(settings))
+    create_topics(settings)
     ARTIFACTS.mkdir(exist_ok=True)
     worker = _spawn(["worker"], env, ARTIFACTS / "worker.log")
     api = _spawn(["api"], env, ARTIFACTS / "api.log")

@@ -11,7 +11,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from streams.broker import BrokerError, EmbeddedKafka
 from streams.settings import Settings
-from streams.topics import TopicNames, ensure_topics
+from streams.topics import TopicNames
+
+from .conftest import create_topics
 
 pytestmark = pytest.mark.integration
 
@@ -50,7 +52,7 @@ def test_restart_keeps_topics_and_messages_and_port(tmp_path: Path) -> None:
     first = broker.start()
     try:
         live = settings_for(tmp_path / "kafka", first)
-        created = asyncio.run(ensure_topics(live))
+        created = create_topics(live)
         assert TopicNames.from_settings(live).mint_requests in created
         asyncio.run(produce(first, TopicNames.from_settings(live).status, b"kept"))
     finally:
@@ -62,7 +64,7 @@ def test_restart_keeps_topics_and_messages_and_port(tmp_path: Path) -> None:
     try:
         assert second == first  # the same port when still free: stable URLs
         live = settings_for(tmp_path / "kafka", second)
-        assert asyncio.run(ensure_topics(live)) == []  # nothing to create: all still there
+        assert create_topics(live) == []  # nothing to create: all still there
         assert asyncio.run(read_all(second, TopicNames.from_settings(live).status)) == [b"kept"]
     finally:
         again.stop()

@@ -34,9 +34,8 @@ from render import (
 from streams.broker import free_port
 from streams.settings import Settings
 from streams.status import STATES
-from streams.topics import ensure_topics
 
-from .conftest import ARTIFACTS, _await_log, _await_ready, _spawn, _stop
+from .conftest import ARTIFACTS, _await_log, _await_ready, _spawn, _stop, create_topics
 from .test_pipeline import WALLET
 
 pytestmark = pytest.mark.integration
@@ -89,7 +88,7 @@ def cluster(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> I
         "LANTERN_API_WALLET_RATE_PER_MIN": "100000",
         "LANTERN_API_IP_RATE_PER_MIN": "100000",
     }
-    asyncio.run(ensure_topics(Settings.from_env(env)))
+    create_topics(Settings.from_env(env))
     ARTIFACTS.mkdir(exist_ok=True)
     chaos = Cluster(env)
     api = _spawn(["api"], env, ARTIFACTS / "chaos-api.log")

@@ -5,7 +5,6 @@ The API runs with no worker on topics of its own, so accepted fuzz jobs only que
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import subprocess
@@ -17,9 +16,8 @@ import pytest
 
 from streams.broker import free_port
 from streams.settings import Settings
-from streams.topics import ensure_topics
 
-from .conftest import ARTIFACTS, _await_ready, _spawn, _stop
+from .conftest import ARTIFACTS, _await_ready, _spawn, _stop, create_topics
 
 pytestmark = pytest.mark.integration
 TOKEN = "fuzz-operator-token"
@@ -38,7 +36,7 @@ def fuzz_api(kafka_bootstrap: str) -> Iterator[str]:
         "LANTERN_API_WALLET_RATE_PER_MIN": "0",
         "LANTERN_API_IP_RATE_PER_MIN": "0",
     }
-    asyncio.run(ensure_topics(Settings.from_env(env)))
+    create_topics(Settings.from_env(env))
     ARTIFACTS.mkdir(exist_ok=True)
     api = _spawn(["api"], env, ARTIFACTS / "fuzz-api.log")
     try:

@@ -24,9 +24,8 @@ import pytest
 from pinning.metadata import load_schema
 from streams.broker import free_port
 from streams.settings import Settings
-from streams.topics import ensure_topics
 
-from .conftest import ARTIFACTS, ROOT, _await_log, _await_ready, _spawn, _stop
+from .conftest import ARTIFACTS, ROOT, _await_log, _await_ready, _spawn, _stop, create_topics
 from .fake_pinning_services import FakeKubo, FakePinata, FakePsa, Fault, ServerThread, combined_app
 from .test_pipeline import WALLET, submit, wait_done
 
@@ -105,7 +104,7 @@ def pinned(
     }
     if backend == "psa":
         env["LANTERN_PIN_PROVIDER_URL"] = services.url
-    asyncio.run(ensure_topics(Settings.from_env(env)))
+    create_topics(Settings.from_env(env))
     ARTIFACTS.mkdir(exist_ok=True)
     worker_log = ARTIFACTS / f"worker-pin-{backend}.log"
     worker = _spawn(["worker"], env, worker_log)
