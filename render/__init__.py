@@ -16,7 +16,14 @@ from render.encoder import Encoding, FrameEncoder, encode_block, encode_frames, 
 from render.errors import FieldError, LanternError, RenderError, SettingsError
 from render.gif import GIF_TRAILER, assemble_gif, frame_block, gif_header
 from render.job import DEFAULT_ENCODING, plan_palette, render_block, render_gif
-from render.palette import TRANSPARENT, choose_palette, palette_rgb, quantize, sample_indices
+from render.palette import (
+    TRANSPARENT,
+    Quantizer,
+    choose_palette,
+    palette_rgb,
+    quantize,
+    sample_indices,
+)
 from render.settings import Contour, FlowField, FlowFields, Gen1Settings, RenderOptions
 from render.timing import frame_time
 
@@ -33,6 +40,7 @@ __all__ = [
     "Gen1Settings",
     "LanternError",
     "Patch",
+    "Quantizer",
     "RenderError",
     "RenderOptions",
     "SettingsError",

@@ -21,7 +21,7 @@ import numpy.typing as npt
 
 from render.delta import changed_patch, full_patch
 from render.gif import assemble_gif, frame_block, gif_header
-from render.palette import TRANSPARENT, choose_palette, quantize, sample_indices
+from render.palette import TRANSPARENT, Quantizer, choose_palette, quantize, sample_indices
 
 __all__ = ["Encoding", "FrameEncoder", "encode_block", "encode_frames", "encode_gif"]
 
@@ -58,6 +58,7 @@ class FrameEncoder:
         previous: Frame | None = None,
     ) -> None:
         self._palette = palette
+        self._quantizer = Quantizer(palette)
         self._delay_ms = delay_ms
         self._encoding = encoding
         self._before: Indices | None = None
@@ -65,7 +66,9 @@ class FrameEncoder:
             self._before = self._quantize(previous)
 
     def _quantize(self, frame: Frame) -> Indices:
-        return quantize(frame, self._palette, dither=self._encoding.dither)
+        if self._encoding.dither:
+            return quantize(frame, self._palette, dither=True)
+        return self._quantizer(frame)
 
     def encode(self, frame: Frame) -> bytes:
         """The next frame's image block."""

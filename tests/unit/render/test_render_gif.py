@@ -18,6 +18,7 @@ from render import (
     Encoding,
     Gen1Settings,
     Patch,
+    Quantizer,
     RenderError,
     RenderOptions,
     assemble_gif,
@@ -209,6 +210,20 @@ def test_palette_is_full_deterministic_and_keeps_the_transparent_index_free() ->
     black = np.zeros((64, 64, 3), dtype=np.uint8)
     assert choose_palette([black]) == bytes(768)
     assert not quantize(black, choose_palette([black])).any()
+
+
+def test_the_quantizer_is_near_exact_and_ignores_history() -> None:
+    frames = frames_of(3, size=96)
+    palette = choose_palette(frames)
+    colours = palette_rgb(palette)[:TRANSPARENT].astype(int)
+    warm = Quantizer(palette)
+    for frame in frames:
+        indices = warm(frame)
+        assert np.array_equal(indices, Quantizer(palette)(frame))  # same as a cold table
+        pixels = frame.reshape(-1, 1, 3).astype(int)
+        exact = ((pixels - colours[None]) ** 2).sum(axis=2).min(axis=1)
+        ours = ((pixels[:, 0] - colours[indices.ravel()]) ** 2).sum(axis=1)
+        assert ours.mean() <= exact.mean() + 0.75  # 7-bit cells: within a level of exact
 
 
 def test_quantize_maps_palette_colours_to_themselves() -> None:
