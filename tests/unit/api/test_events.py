@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,23 +15,10 @@ from api import events
 from api.app import create_app
 from api.jobs import JobView
 from api.keys import JOBS
-from streams.broker import free_port
 from streams.settings import Settings
 
 ClientFactory = Any
 JOB = "0123456789abcdef0123456789abcdef"
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    """Settings pointing at a port where no broker listens: jobs are put in the view by hand."""
-    base = Settings()
-    return dataclasses.replace(
-        base,
-        kafka=dataclasses.replace(base.kafka, bootstrap=f"127.0.0.1:{free_port()}"),
-        store=dataclasses.replace(base.store, root=tmp_path / "ipfs"),
-        api=dataclasses.replace(base.api, readiness_timeout_s=0.05),
-    )
 
 
 @pytest.fixture

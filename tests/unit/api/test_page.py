@@ -2,40 +2,16 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from api.app import create_app
 from api.page import STATIC
-from streams.broker import free_port
-from streams.settings import Settings
 
 ClientFactory = Any
 BUDGET = 150 * 1024  # the page and every asset it loads (the limit)
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    base = Settings()
-    return dataclasses.replace(
-        base,
-        kafka=dataclasses.replace(base.kafka, bootstrap=f"127.0.0.1:{free_port()}"),
-        store=dataclasses.replace(base.store, root=tmp_path / "ipfs"),
-        api=dataclasses.replace(base.api, readiness_timeout_s=0.05),
-    )
-
-
-@pytest.fixture
-async def client(aiohttp_client: ClientFactory, settings: Settings) -> TestClient:
-    app: web.Application = create_app(settings)
-    result: TestClient = await aiohttp_client(app)
-    return result
 
 
 def assets_of(html: str) -> list[str]:

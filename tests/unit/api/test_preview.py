@@ -2,45 +2,20 @@
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import threading
-from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient
 from PIL import Image
 
 from api import preview
-from api.app import create_app
 from api.preview import PreviewCache, parse_query
 from render import Gen1Settings, RenderOptions, render_frame
-from streams.broker import free_port
-from streams.settings import Settings
 
 ClientFactory = Any
 URL = "/api/v1/preview.png"
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    """Settings pointing at a port where no broker listens (the preview needs none)."""
-    base = Settings()
-    return dataclasses.replace(
-        base,
-        kafka=dataclasses.replace(base.kafka, bootstrap=f"127.0.0.1:{free_port()}"),
-        store=dataclasses.replace(base.store, root=tmp_path / "ipfs"),
-        api=dataclasses.replace(base.api, readiness_timeout_s=0.05),
-    )
-
-
-@pytest.fixture
-async def client(aiohttp_client: ClientFactory, settings: Settings) -> TestClient:
-    app: web.Application = create_app(settings)
-    result: TestClient = await aiohttp_client(app)
-    return result
 
 
 def png_of(body: bytes) -> Image.Image:

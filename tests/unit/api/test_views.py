@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from api.app import create_app
 from pinning import LocalStore
-from streams.broker import free_port
 from streams.settings import Settings
 
 WALLET = "0x52908400098527886E0F7030069857D2E4169EE7"
@@ -21,22 +17,9 @@ ClientFactory = Any
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    """Settings pointing at a port where no broker listens."""
-    base = Settings()
-    return dataclasses.replace(
-        base,
-        kafka=dataclasses.replace(base.kafka, bootstrap=f"127.0.0.1:{free_port()}"),
-        store=dataclasses.replace(base.store, root=tmp_path / "ipfs"),
-        api=dataclasses.replace(base.api, readiness_timeout_s=0.05, max_body_bytes=4096),
-    )
-
-
-@pytest.fixture
-async def client(aiohttp_client: ClientFactory, settings: Settings) -> TestClient:
-    app: web.Application = create_app(settings)
-    result: TestClient = await aiohttp_client(app)
-    return result
+def settings(settings: Settings) -> Settings:
+    """The common settings, with a small body limit to test 413."""
+    return dataclasses.replace(settings, api=dataclasses.replace(settings.api, max_body_bytes=4096))
 
 
 async def error_of(response: Any, status: int) -> dict[str, Any]:
