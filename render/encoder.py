@@ -3,10 +3,12 @@
 The stages are plain functions (quantize → delta → LZW) so any process can run them for any
 frame; a block depends only on its frame and, with inter-frame optimisation, on the frame
 before it, which the caller renders again or keeps from the previous step. Defaults are the
-measured best (bench/RESULTS.md): no dithering (Floyd-Steinberg made the default artwork's
-GIF a third larger and its quantizing 5x slower, and its noise defeats transparency), and
-inter-frame optimisation on (1 % smaller at the default speed, 2.5x smaller in slow motion
-such as legacy timing, where most pixels keep their colour from frame to frame).
+measured best (bench/RESULTS.md, default artwork at 512 px): no dithering (Floyd-Steinberg
+made the GIF 1.25x larger, 3 dB worse and twice as slow to encode, and its noise defeats
+transparency), and inter-frame optimisation on: at the default loop speed nearly every
+pixel changes, so blocks stay whole opaque frames (the cost is one compare per frame, and in
+the stream one extra render for the frame before), but in slow motion (legacy timing, long
+loops) most pixels keep their index and blocks shrink 2-2.5x.
 """
 
 from __future__ import annotations

@@ -7,9 +7,9 @@ accumulate. AGG rasterises the same way (exact cell coverage, 8-bit blending per
 skia-python and Lantern's first, vectorised numpy exact-area rasteriser, on the default
 2,601 lines (times as ratios to AGG's from the same run; differences in 8-bit levels):
 
-    512 px    AGG 1.00, numpy 3.5x, cairocffi 4.3x, skia 0.55x
+    512 px    AGG 1.00, numpy 3.5-5.2x, cairocffi 4.1-4.3x, skia 0.6-0.9x
               mean |difference| from Cairo: AGG 0.55, numpy 0.48, skia 2.69
-    1024 px   AGG 1.00, numpy 4.6x, cairocffi 4.3x, skia 1.15x
+    1024 px   AGG 1.00, numpy 4.5x, cairocffi 3.2-4.3x, skia 0.9-1.2x
 
 So AGG draws what Cairo draws, to about half a level on average, four times faster (Cairo is
 slow here from one Python call per path operation); skia is as fast but draws thinner lines.
