@@ -23,7 +23,7 @@ import numpy.typing as npt
 
 from render.delta import changed_patch, full_patch
 from render.gif import assemble_gif, frame_block, gif_header
-from render.palette import TRANSPARENT, Quantizer, choose_palette, quantize, sample_indices
+from render.palette import TRANSPARENT, choose_palette, quantize, quantizer_for, sample_indices
 
 __all__ = ["Encoding", "FrameEncoder", "encode_block", "encode_frames", "encode_gif"]
 
@@ -60,7 +60,7 @@ class FrameEncoder:
         previous: Frame | None = None,
     ) -> None:
         self._palette = palette
-        self._quantizer = Quantizer(palette)
+        self._quantizer = quantizer_for(palette)
         self._delay_ms = delay_ms
         self._encoding = encoding
         self._before: Indices | None = None

@@ -10,6 +10,7 @@ Pillow's 6-bit cache): median cut refined by one k-means pass over ~65k sample p
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -27,6 +28,7 @@ __all__ = [
     "choose_palette",
     "palette_rgb",
     "quantize",
+    "quantizer_for",
     "sample_indices",
 ]
 
@@ -131,3 +133,11 @@ def quantize(
     )
     indices: npt.NDArray[np.uint8] = np.asarray(indexed, dtype=np.uint8)
     return indices
+
+
+@functools.lru_cache(maxsize=8)
+def quantizer_for(palette: bytes) -> Quantizer:
+    """A Quantizer kept per palette in this process (4 MiB each), so a render worker that
+    encodes many frames of one artwork fills its colour table once, not once per frame. Safe to
+    share: every table entry is a pure function of its cell."""
+    return Quantizer(palette)
