@@ -100,7 +100,9 @@ class ReliabilitySettings:
 
     attempts: int = 3  # in all, per stage and event, before the dead-letter topic
     backoff_s: float = 2.0  # first retry delay; doubles each attempt, jittered ±20 %
-    stall_after_s: float = 60.0  # no progress for this long: reported and re-driven
+    # no progress for this long: reported and re-driven. Generous: a job whose frames wait
+    # behind a backlog is not stalled, and re-driving it would only add to the backlog
+    stall_after_s: float = 600.0
     watch_interval_s: float = 5.0  # how often workers look for stalled and expired jobs
     retention_s: float = 7 * 24 * 3600.0  # finished jobs' status kept at least this long
     keep_completed: int = 100  # … and at least this many completed / failed jobs
