@@ -1,11 +1,12 @@
 """Assemble stage: collect a job's N frame blocks durably and write header + blocks + trailer.
 
-All blocks of a job arrive on one partition (keyed by job id), so one agent instance sees them
-all. They are held in a changelog-backed table keyed by (job, frame) — not a growing list per
-job, which would rewrite the whole list to the changelog on every frame — so a worker killed
-mid-job loses nothing: whoever takes over the partition recovers the blocks and carries on. A
-second small table keeps each job's assembly state (which frames are in, the GIF's CID once
-written). The finished GIF goes to the content store and only its CID travels on (claim check).
+All frames of a job arrive on one partition (keyed by job id), so one agent instance sees them
+all. Each frame's block waits in the block store (``blocks.py``); a changelog-backed table keyed
+by (job, frame) — not a growing list per job, which would rewrite the whole list to the
+changelog on every frame — records its digest, so a worker killed mid-job loses nothing: whoever
+takes over the partition recovers the table and carries on. A second small table keeps each
+job's assembly state (which frames are in, the GIF's CID once written). The finished GIF goes
+to the content store and only its CID travels on (claim check).
 Progress goes out on the original's scale: 5 → 70 while frames arrive, in steps of 5 %.
 """
 
@@ -14,13 +15,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from base64 import b64decode
 
 import faust
 from faust.types import TableT
 
 from render import assemble_gif, gif_header
 
+from .blocks import BlockStore
 from .job import JobSpec
 from .pipeline import Pipeline
 from .rendering import FrameBlock
@@ -75,9 +76,9 @@ def attach(app: faust.App, pipe: Pipeline, out: faust.TopicT) -> faust.TopicT:
     partitions = pipe.settings.kafka.partitions
     name = pipe.names.frames
     topic = app.topic(name, key_type=str, value_type=FrameBlock, partitions=partitions)
+    store = BlockStore(pipe.settings.store.blocks_dir)
     blocks = app.Table(
-        BLOCKS_TABLE,
-        # base64 text, as the block arrived: faust's changelog recovery cannot read raw bytes
+        BLOCKS_TABLE,  # (job, frame) → the block's digest
         key_type=str,
         value_type=str,
         partitions=partitions,
@@ -98,6 +99,7 @@ def attach(app: faust.App, pipe: Pipeline, out: faust.TopicT) -> faust.TopicT:
                 state = assemblies.get(job_id) or Assembly(job_id=job_id, frames=frame.spec.frames)
                 if frame.index < 0:  # the job failed upstream: drop what is held
                     _drop_blocks(blocks, state)
+                    await asyncio.to_thread(store.drop, job_id)
                     assemblies[job_id] = state.derive(
                         have="0", count=0, closed=True, generation=frame.spec.generation
                     )
@@ -112,13 +114,13 @@ def attach(app: faust.App, pipe: Pipeline, out: faust.TopicT) -> faust.TopicT:
                     state = Assembly(job_id=job_id, frames=frame.spec.frames)
                 if state.holds(frame.index):
                     continue  # a redelivered or re-rendered block: same bytes, counted once
-                blocks[f"{job_id}:{frame.index}"] = frame.block
+                blocks[f"{job_id}:{frame.index}"] = frame.digest
                 state = state.with_frame(frame.index)
                 assemblies[job_id] = state
                 if state.count < state.frames:
                     await _report_progress(pipe, frame, state.count)
                     continue
-                assemblies[job_id] = await _finish(pipe, out, blocks, frame.spec, state)
+                assemblies[job_id] = await _finish(pipe, out, blocks, store, frame.spec, state)
 
     return topic
 
@@ -137,19 +139,24 @@ async def _report_progress(pipe: Pipeline, frame: FrameBlock, done: int) -> None
 
 
 async def _finish(
-    pipe: Pipeline, out: faust.TopicT, blocks: TableT[str, str], spec: JobSpec, state: Assembly
+    pipe: Pipeline,
+    out: faust.TopicT,
+    blocks: TableT[str, str],
+    store: BlockStore,
+    spec: JobSpec,
+    state: Assembly,
 ) -> Assembly:
     job_id, total = spec.job_id, spec.frames
     await pipe.report(job_id, "encoding", 70, stage="assemble", detail="writing GIF")
-    size = int(spec.options["size"])
-    header = gif_header(size, bytes.fromhex(spec.palette), loop=0)
-    gif = assemble_gif(header, [b64decode(blocks[f"{job_id}:{i}"]) for i in range(total)])
+    digests = [blocks[f"{job_id}:{i}"] for i in range(total)]
+    gif = await asyncio.to_thread(_write_gif, store, spec, digests)
     gif_cid = await asyncio.to_thread(pipe.store.put, gif, content_type="image/gif")
     request = PinRequest(spec=spec, gif_cid=gif_cid, gif_size=len(gif))
     await pipe.publish(out, job_id, request)
     await pipe.report(job_id, "pinning", 70, stage="assemble", detail=f"GIF of {len(gif)} bytes")
     log.info("assembled job=%s bytes=%d cid=%s", job_id, len(gif), gif_cid)
     _drop_blocks(blocks, state)
+    await asyncio.to_thread(store.drop, job_id)
     return state.derive(
         have="0", gif_cid=gif_cid, gif_size=len(gif), generation=spec.generation,
         updated_at=time.time(),
@@ -168,6 +175,12 @@ async def _repin(
     await pipe.publish(out, spec.job_id, request)
     assemblies[spec.job_id] = state.derive(generation=spec.generation, updated_at=time.time())
     log.info("re-pin job=%s generation=%d", spec.job_id, spec.generation)
+
+
+def _write_gif(store: BlockStore, spec: JobSpec, digests: list[str]) -> bytes:
+    """Header + the blocks in frame order + trailer (blocking: reads the block store)."""
+    header = gif_header(int(spec.options["size"]), bytes.fromhex(spec.palette), loop=0)
+    return assemble_gif(header, (store.get(spec.job_id, i, d) for i, d in enumerate(digests)))
 
 
 def _drop_blocks(blocks: TableT[str, str], state: Assembly) -> None:

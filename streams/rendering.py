@@ -1,19 +1,18 @@
 """Render stage: draw one frame, quantize it to the job's palette, LZW-encode its GIF block.
 
 Frames are independent once the palette is fixed, so this agent scales with partitions and
-workers; each worker runs several frames at once in its process pool. The block (~100–200 KB at
-512²) travels to the assembler keyed by job id, so all of a job's blocks meet in one partition.
+workers; each worker runs several frames at once in its process pool. The block (~130 KB at
+512²) goes to the block store (``blocks.py``, a claim check); the event that tells the assembler
+carries its digest, keyed by job id, so all of a job's frames meet in one partition.
 """
 
 from __future__ import annotations
 
-import base64
 import logging
 
 import faust
 
-from render import render_block
-
+from .blocks import render_to_store
 from .errors import InjectedFault
 from .job import JobSpec
 from .pipeline import Pipeline
@@ -33,17 +32,17 @@ class FrameTask(faust.Record, serializer="json"):
 
 
 class FrameBlock(faust.Record, serializer="json"):
-    """Frame ``index`` of the job as a ready GIF image block (GCE + descriptor + LZW data)."""
+    """Frame ``index`` of the job is a ready GIF image block in the block store.
+
+    ``index`` −1 is not a frame: it tells the assembler the job failed (drop its blocks).
+    """
 
     spec: JobSpec
     index: int
-    block: str  # base64 of the block's bytes
+    digest: str  # sha256 of the block's bytes (GCE + descriptor + LZW data)
+    size: int = 0
     attempt: int = 1
     version: int = 1
-
-    def data(self) -> bytes:
-        """The block's bytes."""
-        return base64.b64decode(self.block)
 
 
 def attach(app: faust.App, pipe: Pipeline, out: faust.TopicT) -> faust.TopicT:
@@ -53,6 +52,7 @@ def attach(app: faust.App, pipe: Pipeline, out: faust.TopicT) -> faust.TopicT:
         name, key_type=str, value_type=FrameTask, partitions=pipe.settings.kafka.partitions
     )
     fault_colour = pipe.settings.faults.render_color
+    blocks_dir = pipe.settings.store.blocks_dir
 
     @app.agent(topic, name="lantern.render", concurrency=pipe.settings.worker.render_concurrency)
     async def render(tasks: faust.StreamT[FrameTask]) -> None:
@@ -65,15 +65,21 @@ def attach(app: faust.App, pipe: Pipeline, out: faust.TopicT) -> faust.TopicT:
                 if fault_colour and settings.flow_field.color1 == fault_colour:
                     raise InjectedFault(f"injected render fault for colour {fault_colour}")
                 palette = bytes.fromhex(spec.palette)
-                block: bytes = await pipe.run(render_block, settings, options, palette, task.index)
-                encoded = base64.b64encode(block).decode()
-                await pipe.publish(
-                    out, spec.job_id, FrameBlock(spec=spec, index=task.index, block=encoded)
+                digest, size = await pipe.run(
+                    render_to_store,
+                    blocks_dir,
+                    spec.job_id,
+                    settings,
+                    options,
+                    palette,
+                    task.index,
                 )
+                frame = FrameBlock(spec=spec, index=task.index, digest=digest, size=size)
+                await pipe.publish(out, spec.job_id, frame)
                 if pipe.metrics is not None:
                     pipe.metrics.frames.inc()
             if outcome.final:
                 # the job has failed: tell the assembler to drop the blocks it holds
-                await pipe.publish(out, spec.job_id, FrameBlock(spec=spec, index=-1, block=""))
+                await pipe.publish(out, spec.job_id, FrameBlock(spec=spec, index=-1, digest=""))
 
     return topic

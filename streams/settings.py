@@ -62,6 +62,14 @@ class StoreSettings:
 
     root: Path = Path(".lantern/state/ipfs")
     gateway_url: str = ""  # public gateway base for links; empty: the API's own /ipfs/
+    blocks_root: Path | None = None  # frame blocks awaiting assembly; None: beside ``root``
+
+    @property
+    def blocks_dir(self) -> Path:
+        """Where frame blocks wait for assembly (``<root>-blocks`` unless set)."""
+        if self.blocks_root:  # from the environment it arrives as text
+            return Path(self.blocks_root)
+        return self.root.with_name(f"{self.root.name}-blocks")
 
 
 @dataclass(frozen=True)

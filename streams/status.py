@@ -41,6 +41,7 @@ class StatusEvent(faust.Record, serializer="json"):
     generation: int = 0  # the drive this event belongs to
     reopen: bool = False  # an operator retry: a failed job starts again
     stalled: bool = False  # the watcher found no progress and re-drove the job
+    stalls: int = 0  # … for the n-th time (a count, not an increment: redelivery-safe)
     purge: bool = False  # retention: forget the job
     version: int = 1
 
@@ -110,7 +111,7 @@ def fold(current: JobStatus | None, event: StatusEvent) -> JobStatus | None:
         updated_at=max(at, current.updated_at),
         request=current.request or event.request,
         generation=max(current.generation, event.generation),
-        stalls=current.stalls + (1 if event.stalled else 0),
+        stalls=max(current.stalls, event.stalls),
     )
 
 

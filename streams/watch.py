@@ -102,7 +102,8 @@ async def _redrive(pipe: Pipeline, requests: faust.TopicT, job: JobStatus, now: 
         job.job_id,
         StatusEvent(
             job_id=job.job_id, state=job.state, progress=0, stage=job.stage,
-            detail=f"stalled for {idle:.0f}s; re-driven", stalled=True, generation=generation,
+            detail=f"stalled for {idle:.0f}s; re-driven", stalled=True, stalls=job.stalls + 1,
+            generation=generation,
             at=time.time(),
         ),
     )  # fmt: skip
