@@ -13,6 +13,7 @@ fakes compute CIDs the way `ipfs add` does), never held whole.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import itertools
 import json
@@ -74,7 +75,7 @@ class _Upload:
     cids: dict[int, str]  # CID version → root CID of the file's bytes
 
 
-class _Fake:
+class _Fake(abc.ABC):
     """Auth, recording and scripted faults shared by the three fakes."""
 
     def __init__(self, token: str | None = None) -> None:
@@ -97,8 +98,9 @@ class _Fake:
         app.add_routes(self.routes())
         return app
 
+    @abc.abstractmethod
     def routes(self) -> list[web.RouteDef]:
-        raise NotImplementedError
+        """The provider's endpoints."""
 
     def error_body(self, status: int, message: str) -> Any:
         """The provider's error shape (Pinata's and the PSA's Failure object)."""
