@@ -38,6 +38,24 @@ def create_topics(settings: Settings) -> list[str]:
         return pool.submit(asyncio.run, ensure_topics(settings)).result()
 
 
+def lantern_env(bootstrap: str, name: str, port: int, store_root: Path) -> dict[str, str]:
+    """The environment of one test stack: its own topics, group, store and port; no rate
+    limits (the suite submits many jobs from one address and wallet); fast retries."""
+    return {
+        **os.environ,
+        "LANTERN_KAFKA_BOOTSTRAP": bootstrap,
+        "LANTERN_KAFKA_TOPIC_PREFIX": name,
+        "LANTERN_KAFKA_SESSION_TIMEOUT_S": "6",
+        "LANTERN_KAFKA_HEARTBEAT_INTERVAL_S": "1",
+        "LANTERN_WORKER_APP_ID": name,
+        "LANTERN_STORE_ROOT": str(store_root),
+        "LANTERN_API_PORT": str(port),
+        "LANTERN_API_WALLET_RATE_PER_MIN": "0",
+        "LANTERN_API_IP_RATE_PER_MIN": "0",
+        "LANTERN_RELIABILITY_BACKOFF_S": "0.5",
+    }
+
+
 @dataclasses.dataclass
 class Lantern:
     """A running Lantern: its settings, environment and base URL."""
@@ -73,19 +91,8 @@ def lantern(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> I
     port = free_port()
     store_root = tmp_path_factory.mktemp("ipfs")
     env = {
-        **os.environ,
-        "LANTERN_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "LANTERN_KAFKA_TOPIC_PREFIX": f"lantern-{suffix}",
-        "LANTERN_KAFKA_SESSION_TIMEOUT_S": "6",
-        "LANTERN_KAFKA_HEARTBEAT_INTERVAL_S": "1",
-        "LANTERN_WORKER_APP_ID": f"lantern-{suffix}",
-        "LANTERN_STORE_ROOT": str(store_root),
-        "LANTERN_API_PORT": str(port),
-        # the suite submits many jobs from one address and wallet
-        "LANTERN_API_WALLET_RATE_PER_MIN": "100000",
-        "LANTERN_API_IP_RATE_PER_MIN": "100000",
+        **lantern_env(kafka_bootstrap, f"lantern-{suffix}", port, store_root),
         "LANTERN_API_ADMIN_TOKEN": ADMIN_TOKEN,
-        "LANTERN_RELIABILITY_BACKOFF_S": "0.5",
         # drills: jobs of these colours fail on purpose (tests/integration/test_reliability.py)
         "LANTERN_FAULTS_RENDER_COLOR": RENDER_FAULT_COLOUR,
         "LANTERN_FAULTS_PIN_COLOR": PIN_FAULT_COLOUR,

@@ -35,7 +35,7 @@ from streams.broker import free_port
 from streams.settings import Settings
 from streams.status import STATES
 
-from .conftest import ARTIFACTS, _await_log, _await_ready, _spawn, _stop, create_topics
+from .conftest import ARTIFACTS, _await_log, _await_ready, _spawn, _stop, create_topics, lantern_env
 from .test_pipeline import WALLET
 
 pytestmark = pytest.mark.integration
@@ -72,21 +72,12 @@ def cluster(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> I
     store_root = tmp_path_factory.mktemp("chaos-ipfs")
     port = free_port()
     env = {
-        **os.environ,
-        "LANTERN_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "LANTERN_KAFKA_TOPIC_PREFIX": f"chaos{os.getpid()}",
-        "LANTERN_WORKER_APP_ID": f"chaos{os.getpid()}",
+        **lantern_env(kafka_bootstrap, f"chaos{os.getpid()}", port, store_root),
         # fast failover for the test (NOTES_KAFKA_FAUST: 3 s / 1 s works)
         "LANTERN_KAFKA_SESSION_TIMEOUT_S": "3",
-        "LANTERN_KAFKA_HEARTBEAT_INTERVAL_S": "1",
         "LANTERN_RELIABILITY_STALL_AFTER_S": "25",
         "LANTERN_RELIABILITY_WATCH_INTERVAL_S": "2",
-        "LANTERN_RELIABILITY_BACKOFF_S": "0.5",
         "LANTERN_WORKER_PROCESSES": "1",
-        "LANTERN_STORE_ROOT": str(store_root),
-        "LANTERN_API_PORT": str(port),
-        "LANTERN_API_WALLET_RATE_PER_MIN": "100000",
-        "LANTERN_API_IP_RATE_PER_MIN": "100000",
     }
     create_topics(Settings.from_env(env))
     ARTIFACTS.mkdir(exist_ok=True)

@@ -17,24 +17,18 @@ import pytest
 from streams.broker import free_port
 from streams.settings import Settings
 
-from .conftest import ARTIFACTS, _await_ready, _spawn, _stop, create_topics
+from .conftest import ARTIFACTS, _await_ready, _spawn, _stop, create_topics, lantern_env
 
 pytestmark = pytest.mark.integration
 TOKEN = "fuzz-operator-token"
 
 
 @pytest.fixture(scope="module")
-def fuzz_api(kafka_bootstrap: str) -> Iterator[str]:
+def fuzz_api(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     env = {
-        **os.environ,
-        "LANTERN_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "LANTERN_KAFKA_TOPIC_PREFIX": f"fuzz{os.getpid()}",
-        "LANTERN_WORKER_APP_ID": f"fuzz{os.getpid()}",
-        "LANTERN_API_PORT": str(port),
+        **lantern_env(kafka_bootstrap, f"fuzz{os.getpid()}", port, tmp_path_factory.mktemp("f")),
         "LANTERN_API_ADMIN_TOKEN": TOKEN,
-        "LANTERN_API_WALLET_RATE_PER_MIN": "0",
-        "LANTERN_API_IP_RATE_PER_MIN": "0",
     }
     create_topics(Settings.from_env(env))
     ARTIFACTS.mkdir(exist_ok=True)

@@ -25,7 +25,16 @@ from pinning.metadata import load_schema
 from streams.broker import free_port
 from streams.settings import Settings
 
-from .conftest import ARTIFACTS, ROOT, _await_log, _await_ready, _spawn, _stop, create_topics
+from .conftest import (
+    ARTIFACTS,
+    ROOT,
+    _await_log,
+    _await_ready,
+    _spawn,
+    _stop,
+    create_topics,
+    lantern_env,
+)
 from .fake_pinning_services import FakeKubo, FakePinata, FakePsa, Fault, ServerThread, combined_app
 from .test_pipeline import WALLET, submit, wait_done
 
@@ -80,18 +89,8 @@ def pinned(
     fake: FakePinata | FakeKubo | FakePsa = getattr(services, backend)
     cid_version = 1 if backend == "kubo" else 0  # one CIDv1 run end to end
     env = {
-        **os.environ,
-        "LANTERN_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "LANTERN_KAFKA_TOPIC_PREFIX": f"lantern-{suffix}",
-        "LANTERN_KAFKA_SESSION_TIMEOUT_S": "6",
-        "LANTERN_KAFKA_HEARTBEAT_INTERVAL_S": "1",
-        "LANTERN_WORKER_APP_ID": f"lantern-{suffix}",
+        **lantern_env(kafka_bootstrap, f"lantern-{suffix}", port, store_root),
         "LANTERN_WORKER_PROCESSES": "2",
-        "LANTERN_STORE_ROOT": str(store_root),
-        "LANTERN_API_PORT": str(port),
-        "LANTERN_API_WALLET_RATE_PER_MIN": "100000",
-        "LANTERN_API_IP_RATE_PER_MIN": "100000",
-        "LANTERN_RELIABILITY_BACKOFF_S": "0.5",
         "LANTERN_PIN_BACKEND": backend,
         "LANTERN_PIN_URL": services.url,
         "LANTERN_PIN_TOKEN": fake.token or "",
