@@ -15,7 +15,14 @@ from render.delta import Patch, changed_patch, full_patch
 from render.encoder import Encoding, FrameEncoder, encode_block, encode_frames, encode_gif
 from render.errors import FieldError, LanternError, RenderError, SettingsError
 from render.gif import GIF_TRAILER, assemble_gif, frame_block, gif_header
-from render.job import DEFAULT_ENCODING, default_encoding, plan_palette, render_block, render_gif
+from render.job import (
+    DEFAULT_ENCODING,
+    default_encoding,
+    plan_palette,
+    render_block,
+    render_blocks,
+    render_gif,
+)
 from render.palette import (
     TRANSPARENT,
     Quantizer,
@@ -59,6 +66,7 @@ __all__ = [
     "plan_palette",
     "quantize",
     "render_block",
+    "render_blocks",
     "render_frame",
     "render_gif",
     "sample_indices",

@@ -30,6 +30,7 @@ __all__ = [
     "default_encoding",
     "plan_palette",
     "render_block",
+    "render_blocks",
     "render_gif",
 ]
 
@@ -63,6 +64,20 @@ def _blame(index: int) -> Iterator[None]:
         raise
     except Exception as exc:  # translated once, here, with the frame to blame
         raise RenderError(f"{type(exc).__name__}: {exc}", frame_index=index) from exc
+
+
+def render_blocks(
+    settings: Gen1Settings,
+    options: RenderOptions,
+    palette: bytes,
+    start: int,
+    stop: int,
+    encoding: Encoding | None = None,
+) -> list[bytes]:
+    """The blocks of frames `start`..`stop`−1, the same bytes as `render_block` for each, but
+    the frame before `start` is rendered once for the whole run, not once per frame."""
+    encoding = encoding or default_encoding(options)
+    return _render_run(settings, options, palette, encoding, start, stop)
 
 
 def render_block(

@@ -112,23 +112,27 @@ def attach(app: faust.App, pipe: Pipeline, out: faust.TopicT) -> faust.TopicT:
                         continue
                     # a failed job driven again (an operator retry): collect afresh
                     state = Assembly(job_id=job_id, frames=frame.spec.frames)
-                if state.holds(frame.index):
-                    continue  # a redelivered or re-rendered block: same bytes, counted once
-                blocks[f"{job_id}:{frame.index}"] = frame.digest
-                state = state.with_frame(frame.index)
+                before = state.count
+                for index, digest in enumerate(frame.digests, start=frame.index):
+                    if not state.holds(index):  # a redelivered block: same bytes, counted once
+                        blocks[f"{job_id}:{index}"] = digest
+                        state = state.with_frame(index)
+                if state.count == before:
+                    continue
                 assemblies[job_id] = state
                 if state.count < state.frames:
-                    await _report_progress(pipe, frame, state.count)
+                    await _report_progress(pipe, frame, before, state.count)
                     continue
                 assemblies[job_id] = await _finish(pipe, out, blocks, store, frame.spec, state)
 
     return topic
 
 
-async def _report_progress(pipe: Pipeline, frame: FrameBlock, done: int) -> None:
-    """Every 5 % of the frames (every 5th of 100), like the original's periodic updates."""
+async def _report_progress(pipe: Pipeline, frame: FrameBlock, before: int, done: int) -> None:
+    """Each time another 5 % of the frames is in, like the original's periodic updates."""
     total = frame.spec.frames
-    if done % max(1, total // 20) == 0:
+    step = max(1, total // 20)
+    if done // step > before // step:
         await pipe.report(
             frame.spec.job_id,
             "rendering",

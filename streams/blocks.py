@@ -15,7 +15,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from render import Gen1Settings, RenderOptions, render_block
+from render import Gen1Settings, RenderOptions, render_blocks
 
 from .errors import PipelineError
 
@@ -60,9 +60,11 @@ def render_to_store(
     settings: Gen1Settings,
     options: RenderOptions,
     palette: bytes,
-    index: int,
-) -> tuple[str, int]:
-    """Render frame ``index``'s block and store it: (digest, size). Runs in the render pool,
-    so the block's bytes never cross back to the worker's event loop."""
-    block = render_block(settings, options, palette, index)
-    return BlockStore(root).put(job_id, index, block), len(block)
+    start: int,
+    stop: int,
+) -> list[str]:
+    """Render the blocks of frames ``start``..``stop``−1 and store them: their digests. Runs in
+    the render pool, so the blocks' bytes never cross back to the worker's event loop."""
+    store = BlockStore(root)
+    blocks = render_blocks(settings, options, palette, start, stop)
+    return [store.put(job_id, start + i, block) for i, block in enumerate(blocks)]

@@ -23,24 +23,24 @@ log = logging.getLogger(__name__)
 
 
 class FrameTask(faust.Record, serializer="json"):
-    """Render frame ``index`` of the job."""
+    """Render frames ``index``..``index + count`` − 1 of the job."""
 
     spec: JobSpec
     index: int
+    count: int = 1
     attempt: int = 1
     version: int = 1
 
 
 class FrameBlock(faust.Record, serializer="json"):
-    """Frame ``index`` of the job is a ready GIF image block in the block store.
+    """Frames ``index``, ``index`` + 1, … of the job are ready GIF image blocks in the store.
 
     ``index`` −1 is not a frame: it tells the assembler the job failed (drop its blocks).
     """
 
     spec: JobSpec
     index: int
-    digest: str  # sha256 of the block's bytes (GCE + descriptor + LZW data)
-    size: int = 0
+    digests: list[str]  # sha256 of each block's bytes (GCE + descriptor + LZW data)
     attempt: int = 1
     version: int = 1
 
@@ -65,7 +65,8 @@ def attach(app: faust.App, pipe: Pipeline, out: faust.TopicT) -> faust.TopicT:
                 if fault_colour and settings.flow_field.color1 == fault_colour:
                     raise InjectedFault(f"injected render fault for colour {fault_colour}")
                 palette = bytes.fromhex(spec.palette)
-                digest, size = await pipe.run(
+                stop = min(task.index + task.count, spec.frames)
+                digests: list[str] = await pipe.run(
                     render_to_store,
                     blocks_dir,
                     spec.job_id,
@@ -73,13 +74,14 @@ def attach(app: faust.App, pipe: Pipeline, out: faust.TopicT) -> faust.TopicT:
                     options,
                     palette,
                     task.index,
+                    stop,
                 )
-                frame = FrameBlock(spec=spec, index=task.index, digest=digest, size=size)
+                frame = FrameBlock(spec=spec, index=task.index, digests=digests)
                 await pipe.publish(out, spec.job_id, frame)
                 if pipe.metrics is not None:
-                    pipe.metrics.frames.inc()
+                    pipe.metrics.frames.inc(len(digests))
             if outcome.final:
                 # the job has failed: tell the assembler to drop the blocks it holds
-                await pipe.publish(out, spec.job_id, FrameBlock(spec=spec, index=-1, digest=""))
+                await pipe.publish(out, spec.job_id, FrameBlock(spec=spec, index=-1, digests=[]))
 
     return topic

@@ -132,7 +132,10 @@ class WorkerSettings:
 
     app_id: str = "lantern"
     processes: int = 0  # 0: one per core
-    render_concurrency: int = 4  # frames in flight per worker
+    render_concurrency: int = 4  # frame tasks in flight per worker
+    # consecutive frames per task: fewer events per job (each is acknowledged, logged, and
+    # tracked by the assembler) for coarser spreading over workers
+    frames_per_task: int = 10
     web_port: int = 0  # faust's own web server; 0 disables it
     metrics_port: int = 0  # Prometheus metrics of this worker; 0 disables them
     loglevel: str = "info"

@@ -70,15 +70,16 @@ async def _split(pipe: Pipeline, out: faust.TopicT, request: MintRequest) -> Non
         submitted_at=request.submitted_at,
         generation=request.generation,
     )
-    # consecutive frames on consecutive partitions: every worker gets a share
+    # runs of consecutive frames on consecutive partitions: every worker gets a share
     first = hash_partition(request.job_id, partitions)
+    per_task = max(1, pipe.settings.worker.frames_per_task)
     sent = [
         await out.send(
             key=f"{request.job_id}:{index}",
-            value=FrameTask(spec=spec, index=index),
-            partition=(first + index) % partitions,
+            value=FrameTask(spec=spec, index=index, count=per_task),
+            partition=(first + number) % partitions,
         )
-        for index in range(options.frames)
+        for number, index in enumerate(range(0, options.frames, per_task))
     ]
     await asyncio.gather(*sent)  # every task on the broker before the request is acked
     await pipe.report(
