@@ -82,10 +82,7 @@ def attach(app: faust.App, pipe: Pipeline, out: faust.TopicT) -> faust.TopicT:
         key_type=str,
         value_type=str,
         partitions=partitions,
-        extra_topic_configs={
-            **BLOCKS_CHANGELOG_CONFIG,
-            "max.message.bytes": str(pipe.settings.kafka.max_message_bytes),
-        },
+        extra_topic_configs=BLOCKS_CHANGELOG_CONFIG,
     )
     assemblies = app.Table(
         ASSEMBLIES_TABLE, key_type=str, value_type=Assembly, partitions=partitions, default=None

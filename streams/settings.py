@@ -46,7 +46,7 @@ class KafkaSettings:
     partitions: int = 8  # frame tasks spread over these; every topic shares the count
     replication: int = 1
     topic_prefix: str = "lantern"
-    max_message_bytes: int = 8 * 1024 * 1024  # a 1024² frame block can approach 1 MB
+    max_message_bytes: int = 8 * 1024 * 1024  # headroom: events carry digests, not blocks
     session_timeout_s: float = 6.0  # failover within seconds (see NOTES_KAFKA_FAUST)
     heartbeat_interval_s: float = 2.0
     request_timeout_s: float = 10.0
