@@ -2,10 +2,12 @@
 
 All frames of a job arrive on one partition (keyed by job id), so one agent instance sees them
 all. Each frame's block waits in the block store (``blocks.py``); a changelog-backed table keyed
-by (job, frame) — not a growing list per job, which would rewrite the whole list to the
-changelog on every frame — records its digest, so a worker killed mid-job loses nothing: whoever
-takes over the partition recovers the table and carries on. A second small table keeps each
-job's assembly state (which frames are in, the GIF's CID once written). The finished GIF goes
+by (job, first frame of a run) records the digests of each run of frames as it comes in — not a
+growing list per job, which would rewrite the whole list to the changelog on every run, nor one
+entry per frame, which was 200 changelog messages per 100-frame job (set, then delete) and most
+of the broker's work. A worker killed mid-job loses nothing: whoever takes over the partition
+recovers the table and carries on. A second small table keeps each job's assembly state (which
+frames are in, where each run starts, the GIF's CID once written). The finished GIF goes
 to the content store and only its CID travels on (claim check).
 Progress goes out on the original's scale: 5 → 70 while frames arrive, in steps of 5 %.
 """
@@ -22,12 +24,13 @@ from faust.types import TableT
 from render import assemble_gif, gif_header
 
 from .blocks import BlockStore
+from .errors import PipelineError
 from .job import JobSpec
 from .pipeline import Pipeline
 from .rendering import FrameBlock
 from .topics import ASSEMBLIES_TABLE, BLOCKS_CHANGELOG_CONFIG, BLOCKS_TABLE
 
-__all__ = ["Assembly", "PinRequest", "attach", "render_progress"]
+__all__ = ["Assembly", "PinRequest", "attach", "new_runs", "render_progress"]
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +46,16 @@ class PinRequest(faust.Record, serializer="json"):
 
 
 class Assembly(faust.Record, serializer="json"):
-    """Where a job's assembly stands: the frames held (a bitmask) and, once written, its GIF."""
+    """Where a job's assembly stands: the frames held, the runs they came in, once written its GIF.
+
+    Runs partition the frames held: frames ``s``, ``s`` + 1, … of the run starting at ``s`` (a
+    key of the blocks table) up to the next start or the first frame not held.
+    """
 
     job_id: str
     frames: int
     have: str = "0"  # hex bitmask: bit i set when frame i's block is held
+    starts: str = "0"  # hex bitmask: bit i set when a run of held frames starts at frame i
     count: int = 0
     gif_cid: str = ""
     gif_size: int = 0
@@ -60,10 +68,43 @@ class Assembly(faust.Record, serializer="json"):
         """True if frame ``index`` is already held."""
         return bool(int(self.have, 16) >> index & 1)
 
-    def with_frame(self, index: int) -> Assembly:
-        """This state with frame ``index`` added."""
-        mask = int(self.have, 16) | 1 << index
-        return self.derive(have=format(mask, "x"), count=self.count + 1, updated_at=time.time())
+    def with_run(self, start: int, count: int) -> Assembly:
+        """This state with frames ``start``..``start + count`` − 1 (none held yet) as one run."""
+        mask = int(self.have, 16) | ((1 << count) - 1) << start
+        starts = self._starts_mask() | 1 << start
+        return self.derive(
+            have=format(mask, "x"),
+            starts=format(starts, "x"),
+            count=self.count + count,
+            updated_at=time.time(),
+        )
+
+    def run_starts(self) -> list[int]:
+        """The first frame of every run held, in order."""
+        starts = self._starts_mask()
+        return [i for i in range(self.frames) if starts >> i & 1]
+
+    def _starts_mask(self) -> int:
+        # a state written before runs were recorded held one table entry per frame:
+        # each held frame is then a run of one
+        return int(self.starts, 16) or int(self.have, 16)
+
+
+def new_runs(state: Assembly, start: int, digests: list[str]) -> list[tuple[int, list[str]]]:
+    """The stretches of frames ``start``, ``start`` + 1, … not yet held, as (first, digests).
+
+    A redelivered run yields nothing (its blocks are the same bytes, counted once); a run that
+    overlaps held frames (workers with different run lengths) yields only what is new.
+    """
+    runs: list[tuple[int, list[str]]] = []
+    for index, digest in enumerate(digests, start=start):
+        if state.holds(index):
+            continue
+        if runs and runs[-1][0] + len(runs[-1][1]) == index:
+            runs[-1][1].append(digest)
+        else:
+            runs.append((index, [digest]))
+    return runs
 
 
 def render_progress(done: int, total: int) -> int:
@@ -78,7 +119,7 @@ def attach(app: faust.App, pipe: Pipeline, out: faust.TopicT) -> faust.TopicT:
     topic = app.topic(name, key_type=str, value_type=FrameBlock, partitions=partitions)
     store = BlockStore(pipe.settings.store.blocks_dir)
     blocks = app.Table(
-        BLOCKS_TABLE,  # (job, frame) → the block's digest
+        BLOCKS_TABLE,  # (job, first frame of a run) → the run's digests, comma-separated
         key_type=str,
         value_type=str,
         partitions=partitions,
@@ -98,8 +139,9 @@ def attach(app: faust.App, pipe: Pipeline, out: faust.TopicT) -> faust.TopicT:
                     _drop_blocks(blocks, state)
                     await asyncio.to_thread(store.drop, job_id)
                     assemblies[job_id] = state.derive(
-                        have="0", count=0, closed=True, generation=frame.spec.generation
-                    )
+                        have="0", starts="0", count=0, closed=True,
+                        generation=frame.spec.generation,
+                    )  # fmt: skip
                     continue
                 if state.gif_cid or state.closed:
                     if frame.spec.generation <= state.generation:
@@ -110,12 +152,11 @@ def attach(app: faust.App, pipe: Pipeline, out: faust.TopicT) -> faust.TopicT:
                     # a failed job driven again (an operator retry): collect afresh
                     state = Assembly(job_id=job_id, frames=frame.spec.frames)
                 before = state.count
-                for index, digest in enumerate(frame.digests, start=frame.index):
-                    if not state.holds(index):  # a redelivered block: same bytes, counted once
-                        blocks[f"{job_id}:{index}"] = digest
-                        state = state.with_frame(index)
+                for start, digests in new_runs(state, frame.index, frame.digests):
+                    blocks[f"{job_id}:{start}"] = ",".join(digests)
+                    state = state.with_run(start, len(digests))
                 if state.count == before:
-                    continue
+                    continue  # a redelivered run: same bytes, counted once
                 assemblies[job_id] = state
                 if state.count < state.frames:
                     await _report_progress(pipe, frame, before, state.count)
@@ -149,7 +190,9 @@ async def _finish(
 ) -> Assembly:
     job_id, total = spec.job_id, spec.frames
     await pipe.report(job_id, "encoding", 70, stage="assemble", detail="writing GIF")
-    digests = [blocks[f"{job_id}:{i}"] for i in range(total)]
+    digests = [d for start in state.run_starts() for d in blocks[f"{job_id}:{start}"].split(",")]
+    if len(digests) != total:
+        raise PipelineError(f"{len(digests)} frame blocks recorded for {total} frames", job_id=job_id)
     gif = await asyncio.to_thread(_write_gif, store, spec, digests)
     gif_cid = await asyncio.to_thread(pipe.store.put, gif, content_type="image/gif")
     request = PinRequest(spec=spec, gif_cid=gif_cid, gif_size=len(gif))
@@ -159,7 +202,7 @@ async def _finish(
     _drop_blocks(blocks, state)
     await asyncio.to_thread(store.drop, job_id)
     return state.derive(
-        have="0", gif_cid=gif_cid, gif_size=len(gif), generation=spec.generation,
+        have="0", starts="0", gif_cid=gif_cid, gif_size=len(gif), generation=spec.generation,
         updated_at=time.time(),
     )  # fmt: skip
 
@@ -185,7 +228,5 @@ def _write_gif(store: BlockStore, spec: JobSpec, digests: list[str]) -> bytes:
 
 
 def _drop_blocks(blocks: TableT[str, str], state: Assembly) -> None:
-    mask = int(state.have, 16)
-    for index in range(state.frames):
-        if mask >> index & 1:
-            del blocks[f"{state.job_id}:{index}"]
+    for start in state.run_starts():
+        del blocks[f"{state.job_id}:{start}"]
