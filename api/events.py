@@ -51,10 +51,11 @@ async def job_events(request: web.Request) -> web.StreamResponse:
                 if current["state"] in _TERMINAL:
                     break
             elif time.monotonic() - quiet_since >= KEEPALIVE_S:
-                # only when this stream has been quiet: other jobs' changes wake us too
                 await response.write(b": keep-alive\n\n")
                 quiet_since = time.monotonic()
-            await view.wait_changed(max(0.0, KEEPALIVE_S - (time.monotonic() - quiet_since)))
+            if view.get(job_id) is job:  # unchanged while we wrote: wait for its next change
+                quiet_for = time.monotonic() - quiet_since
+                await view.wait_changed(job_id, max(0.0, KEEPALIVE_S - quiet_for))
             latest = view.get(job_id)
             if latest is None:  # cleaned up (a tombstone) while we watched
                 break

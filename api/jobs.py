@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
@@ -34,7 +35,7 @@ class JobView:
         self.jobs: dict[str, dict[str, Any]] = {}
         self.caught_up = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._changed = asyncio.Condition()
+        self._waiters: dict[str, set[asyncio.Future[None]]] = {}
 
     def get(self, job_id: str) -> dict[str, Any] | None:
         """The job's status as the workers last wrote it, or None if unknown."""
@@ -44,11 +45,30 @@ class JobView:
         """Record a job this API has just queued, until the changelog speaks for it."""
         self.jobs.setdefault(status["job_id"], status)
 
-    async def wait_changed(self, timeout: float) -> None:
-        """Return when any job changes, or after ``timeout`` seconds."""
-        async with self._changed:
+    async def wait_changed(self, job_id: str, timeout: float) -> None:
+        """Return when the job's status changes (or is removed), or after ``timeout`` seconds.
+
+        Only that job's changes wake the caller: a thousand open event streams cost nothing
+        while other jobs move.
+        """
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(job_id, set()).add(waiter)
+        try:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), timeout)
+                await asyncio.wait_for(waiter, timeout)
+        finally:
+            waiters = self._waiters.get(job_id)
+            if waiters is not None:
+                waiters.discard(waiter)
+                if not waiters:
+                    del self._waiters[job_id]
+
+    def notify(self, job_ids: Iterable[str]) -> None:
+        """Wake everyone waiting on these jobs (after the changelog has changed them)."""
+        for job_id in job_ids:
+            for waiter in self._waiters.pop(job_id, ()):
+                if not waiter.done():
+                    waiter.set_result(None)
 
     async def start(self) -> None:
         """Start following the changelog in the background."""
@@ -89,26 +109,28 @@ class JobView:
         targets = await consumer.end_offsets(tps)
         while True:
             batches = await consumer.getmany(timeout_ms=500)
-            for records in batches.values():
-                for record in records:
-                    self._apply(record.key, record.value)
-            if batches:
-                async with self._changed:
-                    self._changed.notify_all()
+            changed = {
+                self._apply(record.key, record.value)
+                for records in batches.values()
+                for record in records
+            }
+            self.notify(job_id for job_id in changed if job_id is not None)
             if not self.caught_up.is_set() and await _reached(consumer, targets):
                 log.info("job view caught up jobs=%d", len(self.jobs))
                 self.caught_up.set()
 
-    def _apply(self, key: bytes | None, value: bytes | None) -> None:
+    def _apply(self, key: bytes | None, value: bytes | None) -> str | None:
+        """Record one changelog entry: the job it changed, if any."""
         if key is None:
-            return
-        job_id = json.loads(key)
+            return None
+        job_id: str = json.loads(key)
         if value is None:
             self.jobs.pop(job_id, None)  # a tombstone: the job's status was cleaned up
-            return
+            return job_id
         status = json.loads(value)
         status.pop("__faust", None)
         self.jobs[job_id] = status
+        return job_id
 
 
 async def _reached(consumer: AIOKafkaConsumer, targets: dict[Any, int]) -> bool:

@@ -3,9 +3,10 @@
     .venv/bin/python bench/load.py                       # the issue's levels, default artworks
     .venv/bin/python bench/load.py --levels 10 --size 256 --frames 40   # a quick look
 
-Prints, per level: accepted, completed, failed, p50/p95/max latency (POST → completed),
-jobs per minute, and the peak RSS of every process of the stack; then the single-job latency
-(p50 of 5, one at a time) and, per level, the in-process baseline — the same artworks rendered
+Prints, per level: accepted, completed, failed, p50/p95/max latency (POST → completed, each job
+followed on its event stream as the creator page does, so no polling loads the machine), jobs
+per minute, and the peak RSS of every process of the stack; then the single-job latency (p50 of
+5, one at a time) and, per level, the in-process baseline — the same artworks rendered
 and encoded by a 2-process pool with no broker — with the pipeline's throughput as a share of it.
 The artworks differ in line length, and long lines cost several times short ones to draw, so each
 level is compared with a baseline over exactly its own artworks.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import signal
 import statistics
@@ -51,17 +53,21 @@ def artworks(n: int, seed: int) -> list[dict[str, Any]]:
 async def run_job(
     http: aiohttp.ClientSession, base: str, body: dict[str, Any]
 ) -> tuple[str, float]:
+    """Submit, then follow the job's event stream (as the creator page does) to its end."""
     started = time.perf_counter()
     async with http.post(f"{base}/api/v1/mints", json=body) as response:
         if response.status != 202:
             return f"refused {response.status}", time.perf_counter() - started
         job_id = (await response.json())["job_id"]
-    while True:
-        async with http.get(f"{base}/api/v1/jobs/{job_id}") as response:
-            job = await response.json()
-        if job["state"] in ("completed", "failed"):
-            return job["state"], time.perf_counter() - started
-        await asyncio.sleep(0.1)
+    state = "unknown"
+    async with http.get(f"{base}/api/v1/jobs/{job_id}/events") as response:
+        async for raw in response.content:
+            line = raw.decode().strip()
+            if line.startswith("data:"):
+                state = json.loads(line[5:])["state"]
+                if state in ("completed", "failed"):
+                    break
+    return state, time.perf_counter() - started
 
 
 async def level(base: str, n: int, options: dict[str, int], seed: int) -> dict[str, Any]:

@@ -192,7 +192,8 @@ async def _finish(
     await pipe.report(job_id, "encoding", 70, stage="assemble", detail="writing GIF")
     digests = [d for start in state.run_starts() for d in blocks[f"{job_id}:{start}"].split(",")]
     if len(digests) != total:
-        raise PipelineError(f"{len(digests)} frame blocks recorded for {total} frames", job_id=job_id)
+        found = f"{len(digests)} frame blocks recorded for {total} frames"
+        raise PipelineError(found, job_id=job_id)
     gif = await asyncio.to_thread(_write_gif, store, spec, digests)
     gif_cid = await asyncio.to_thread(pipe.store.put, gif, content_type="image/gif")
     request = PinRequest(spec=spec, gif_cid=gif_cid, gif_size=len(gif))

@@ -47,8 +47,7 @@ def status(state: str, progress: int, detail: str = "", **extra: Any) -> dict[st
 async def change(view: JobView, job: dict[str, Any]) -> None:
     """What the changelog consumer does: store the status, wake the waiters."""
     view.jobs[job["job_id"]] = job
-    async with view._changed:
-        view._changed.notify_all()
+    view.notify([job["job_id"]])
 
 
 async def next_event(response: Any) -> dict[str, Any] | str:
@@ -152,7 +151,7 @@ async def test_other_jobs_changing_sends_nothing_new(
     await next_event(response)
     other = {**status("queued", 0), "job_id": "f" * 32}
     await change(view, other)
-    # the other job's change wakes the stream, but the next thing said is a keep-alive
+    # the other job's change does not concern this stream: the next thing said is a keep-alive
     assert await next_event(response) == ": keep-alive"
     response.close()
 
@@ -167,6 +166,20 @@ async def test_the_stream_ends_when_the_job_is_cleaned_up(
     await next_event(response)
     await next_event(response)
     view.jobs.pop(JOB)
-    async with view._changed:
-        view._changed.notify_all()
+    view.notify([JOB])
     assert await asyncio.wait_for(response.content.read(), 5) == b""
+
+
+async def test_a_waiter_wakes_for_its_own_job_only(
+    app_client: tuple[web.Application, TestClient],
+) -> None:
+    app, _ = app_client
+    view = app[JOBS]
+    waiting = asyncio.ensure_future(view.wait_changed(JOB, 5.0))
+    await asyncio.sleep(0.05)
+    view.notify(["f" * 32])
+    await asyncio.sleep(0.05)
+    assert not waiting.done()
+    view.notify([JOB])
+    await asyncio.wait_for(waiting, 1.0)
+    assert view._waiters == {}  # nothing left behind per job
