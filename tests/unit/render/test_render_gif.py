@@ -226,6 +226,19 @@ def test_the_quantizer_is_near_exact_and_ignores_history() -> None:
         assert ours.mean() <= exact.mean() + 0.75  # 7-bit cells: within a level of exact
 
 
+def test_each_cell_maps_to_the_palette_colour_nearest_its_centre() -> None:
+    rng = np.random.default_rng(7)
+    colours = rng.integers(0, 256, (255, 3))
+    colours[200] = colours[100]  # a duplicate: the first of equals must win
+    palette = bytes(colours.astype(np.uint8).ravel()) + bytes(3)
+    # cells spread over the whole cube, more of them than one search chunk
+    frame = rng.integers(0, 256, (96, 96, 3), dtype=np.uint8)
+    indices = Quantizer(palette)(frame).ravel().astype(int)
+    centres = (frame.reshape(-1, 3).astype(int) >> 1) * 2 + 0.5  # each 2-level cell's middle
+    distances = ((centres[:, None, :] - colours[None]) ** 2).sum(axis=2)
+    assert np.array_equal(indices, distances.argmin(axis=1))
+
+
 def test_quantize_maps_palette_colours_to_themselves() -> None:
     colours = np.array([[0, 0, 0], [255, 255, 255], [16, 32, 64], [200, 100, 0]], dtype=np.uint8)
     palette = colours.tobytes().ljust(768, b"\x00")
