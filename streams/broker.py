@@ -14,6 +14,7 @@ import base64
 import json
 import logging
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -84,7 +85,7 @@ class EmbeddedKafka:
                 [
                     java,
                     f"-Xmx{self.settings.broker_heap_mb}m",
-                    "-XX:+UseG1GC",
+                    *shlex.split(self.settings.broker_jvm_opts),
                     "-Djava.awt.headless=true",
                     f"-Dlog4j2.configurationFile={_KAFKA_DIR / 'log4j2.properties'}",
                     "-cp",

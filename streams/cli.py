@@ -72,7 +72,13 @@ def _parser() -> argparse.ArgumentParser:
         description="Start the embedded Kafka broker (unless LANTERN_KAFKA_BOOTSTRAP is set), "
         "create the topics, then run a worker and the API until Ctrl-C.",
     )
-    up.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    up.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes (default 1); unless LANTERN_WORKER_PROCESSES is set, they share "
+        "the machine's cores between their render pools",
+    )
     up.set_defaults(run=_up)
 
     worker = sub.add_parser(
@@ -190,8 +196,12 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
             )
         asyncio.run(ensure_topics(settings))
         env = {**os.environ, "LANTERN_KAFKA_BOOTSTRAP": settings.kafka.bootstrap}
+        workers = max(1, args.workers)
+        if not settings.worker.processes:
+            # one machine: the workers share its cores rather than each taking them all
+            env["LANTERN_WORKER_PROCESSES"] = str(max(1, (os.cpu_count() or 1) // workers))
         command = [sys.executable, "-m", "streams", "--loglevel", args.loglevel]
-        for _ in range(max(1, args.workers)):
+        for _ in range(workers):
             children.append(subprocess.Popen([*command, "worker"], env=env, start_new_session=True))
         children.append(subprocess.Popen([*command, "api"], env=env, start_new_session=True))
         print(f"lantern is up: {settings.api.base_url}  (Ctrl-C stops it)", flush=True)
