@@ -134,9 +134,17 @@ def peak_rss(root: int) -> list[tuple[str, float]]:
         if "kafka.Kafka" in cmd:
             name = "kafka broker"
         elif "streams" in cmd:
-            name = f"lantern {cmd.split()[-1]}"  # up / worker / api (the command's last word)
-        elif "multiprocessing" in cmd:
-            name = "render pool process"
+            words = cmd.split()
+            name = "lantern " + next((w for w in words if w in ("up", "worker", "api")), "?")
+        elif "resource_tracker" in cmd:
+            name = "multiprocessing resource tracker"
+        elif "forkserver" in cmd:  # the forkserver and the render processes it forks
+            ppid = next(line.split()[1] for line in status.splitlines() if line[:5] == "PPid:")
+            try:
+                parent = Path(f"/proc/{ppid}/cmdline").read_bytes()
+            except OSError:
+                parent = b""
+            name = "render process" if b"forkserver" in parent else "forkserver"
         else:
             name = cmd[:60]
         rows.append((name, int(hwm) / 1024))
