@@ -43,7 +43,8 @@ pytestmark = pytest.mark.integration
 WORKERS = 3
 JOBS = 30
 KILLS = 6
-OPTIONS = {"size": 160, "frames": 32}
+MIN_KILLS = 4  # the work must last long enough for this many kills, or the test proves little
+OPTIONS = {"size": 160, "frames": 64}
 SEED = 20261128
 
 
@@ -165,6 +166,8 @@ async def test_sigkilled_workers_lose_nothing(cluster: Any) -> None:
     print("\nchaos tally:\n  " + "\n  ".join(tally))
     (ARTIFACTS / "chaos-tally.txt").write_text("\n".join(tally) + "\n")
 
+    kills = sum(line.startswith("kill ") for line in tally)
+    assert kills >= MIN_KILLS, f"the jobs finished after {kills} kills: give them more work"
     failed = {j: job.get("error") for j, job in jobs.items() if job["state"] != "completed"}
     assert not failed, failed
     for job_id, points in history.items():
