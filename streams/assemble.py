@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
 import time
 
 import faust
@@ -155,13 +157,20 @@ def attach(app: faust.App, pipe: Pipeline, out: faust.TopicT) -> faust.TopicT:
                 for start, digests in new_runs(state, frame.index, frame.digests):
                     blocks[f"{job_id}:{start}"] = ",".join(digests)
                     state = state.with_run(start, len(digests))
-                if state.count == before:
+                if state.count == before and state.count < state.frames:
                     continue  # a redelivered run: same bytes, counted once
-                assemblies[job_id] = state
+                # (all frames held, no GIF yet, nothing new: a worker died while finishing
+                # this job, or it is driven again; finish it now)
+                if state.count > before:
+                    assemblies[job_id] = state
                 if state.count < state.frames:
                     await _report_progress(pipe, frame, before, state.count)
                     continue
-                assemblies[job_id] = await _finish(pipe, out, blocks, store, frame.spec, state)
+                await _finish(pipe, out, blocks, assemblies, store, frame.spec, state)
+                # the blocks' files go only once the finished state is on the broker: a worker
+                # killed before that finishes the job again from them
+                await app.producer.flush()
+                await asyncio.to_thread(store.drop, job_id)
 
     return topic
 
@@ -184,12 +193,19 @@ async def _finish(
     pipe: Pipeline,
     out: faust.TopicT,
     blocks: TableT[str, str],
+    assemblies: TableT[str, Assembly],
     store: BlockStore,
     spec: JobSpec,
     state: Assembly,
-) -> Assembly:
+) -> None:
+    """Write the GIF, ask for its pin, record the job as assembled and forget its runs.
+
+    Every step may be done twice (a worker killed half-way, a re-drive): the GIF's bytes and
+    CID are the same, and a second pin request pins nothing new.
+    """
     job_id, total = spec.job_id, spec.frames
     await pipe.report(job_id, "encoding", 70, stage="assemble", detail="writing GIF")
+    _crash_drill(pipe, store, spec)
     digests = [d for start in state.run_starts() for d in blocks[f"{job_id}:{start}"].split(",")]
     if len(digests) != total:
         found = f"{len(digests)} frame blocks recorded for {total} frames"
@@ -200,12 +216,11 @@ async def _finish(
     await pipe.publish(out, job_id, request)
     await pipe.report(job_id, "pinning", 70, stage="assemble", detail=f"GIF of {len(gif)} bytes")
     log.info("assembled job=%s bytes=%d cid=%s", job_id, len(gif), gif_cid)
-    _drop_blocks(blocks, state)
-    await asyncio.to_thread(store.drop, job_id)
-    return state.derive(
+    assemblies[job_id] = state.derive(
         have="0", starts="0", gif_cid=gif_cid, gif_size=len(gif), generation=spec.generation,
         updated_at=time.time(),
     )  # fmt: skip
+    _drop_blocks(blocks, state)
 
 
 async def _repin(
@@ -226,6 +241,23 @@ def _write_gif(store: BlockStore, spec: JobSpec, digests: list[str]) -> bytes:
     """Header + the blocks in frame order + trailer (blocking: reads the block store)."""
     header = gif_header(int(spec.options["size"]), bytes.fromhex(spec.palette), loop=0)
     return assemble_gif(header, (store.get(spec.job_id, i, d) for i, d in enumerate(digests)))
+
+
+def _crash_drill(pipe: Pipeline, store: BlockStore, spec: JobSpec) -> None:
+    """``LANTERN_FAULTS_ASSEMBLE_CRASH_COLOR``: die here, once per job, as a SIGKILL would."""
+    colour = pipe.settings.faults.assemble_crash_color
+    if not colour or spec.parsed()[0].flow_field.color1 != colour:
+        return
+    marker = store.root / f".crashed-{spec.job_id}"
+    if marker.exists():
+        return
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.touch()
+    log.warning("injected crash job=%s while assembling", spec.job_id)
+    group = os.getpgid(0)
+    if group == os.getpid():  # our own process group (lantern up, tests): the pool goes too
+        os.killpg(group, signal.SIGKILL)
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _drop_blocks(blocks: TableT[str, str], state: Assembly) -> None:

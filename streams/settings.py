@@ -129,6 +129,9 @@ class FaultSettings:
     render_color: str = ""  # frames of jobs whose flowField.color1 is this colour raise
     pin_color: str = ""  # the pin stage fails for jobs whose flowField.color1 is this colour…
     pin_failures: int = 0  # … on this many attempts, then succeeds
+    # the worker kills itself (SIGKILL, with its render pool) right after reporting a job of
+    # this colour as `encoding`, once per job: a crash at the assembler's worst moment
+    assemble_crash_color: str = ""
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ KILLS = 6
 MIN_KILLS = 4  # the work must last long enough for this many kills, or the test proves little
 OPTIONS = {"size": 160, "frames": 64}
 SEED = 20261128
+CRASH_COLOUR = "#c0ffee"  # the worker assembling a job of this colour dies as it starts the GIF
 
 
 class Cluster:
@@ -79,6 +80,7 @@ def cluster(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> I
         "LANTERN_RELIABILITY_STALL_AFTER_S": "25",
         "LANTERN_RELIABILITY_WATCH_INTERVAL_S": "2",
         "LANTERN_WORKER_PROCESSES": "1",
+        "LANTERN_FAULTS_ASSEMBLE_CRASH_COLOR": CRASH_COLOUR,
     }
     create_topics(Settings.from_env(env))
     ARTIFACTS.mkdir(exist_ok=True)
@@ -181,3 +183,40 @@ async def test_sigkilled_workers_lose_nothing(cluster: Any) -> None:
         assert result["gif_cid"] == compute_cid(clean_gif(s)), job_id
         metadata = json.loads(store.get(result["metadata_cid"]))
         assert metadata["image"] == f"ipfs://{result['gif_cid']}"
+
+
+@pytest.mark.timeout(300)
+async def test_a_worker_killed_while_writing_the_gif_is_finished_by_another(
+    cluster: Any,
+) -> None:
+    """All frames are in and `encoding` reported, then the worker dies: the job must not wait
+    for a stall re-drive (which would find nothing new to collect either)."""
+    chaos, base, _ = cluster
+    settings = {"flowField": {"color1": CRASH_COLOUR}}
+    async with aiohttp.ClientSession() as http:
+        body = {"settings": settings, "options": OPTIONS, "wallet": WALLET}
+        async with http.post(f"{base}/api/v1/mints", json=body) as response:
+            assert response.status == 202, await response.text()
+            job_id = (await response.json())["job_id"]
+        started = time.monotonic()
+        dead: list[int] = []
+        while not dead:
+            assert time.monotonic() - started < 60, "no worker crashed"
+            dead = [n for n, proc in chaos.workers.items() if proc.poll() is not None]
+            await asyncio.sleep(0.2)
+        # (the `encoding` event may not have reached the status table before the worker died)
+        while True:
+            async with http.get(f"{base}/api/v1/jobs/{job_id}") as response:
+                job = await response.json()
+            if job["state"] in ("completed", "failed"):
+                break
+            assert time.monotonic() - started < 120, job
+            await asyncio.sleep(0.2)
+    for n in dead:
+        await asyncio.to_thread(chaos.start_worker, n)
+
+    assert job["state"] == "completed", job
+    assert job["result"]["gif_cid"] == compute_cid(clean_gif(settings))
+    logs = "".join(p.read_text() for p in ARTIFACTS.glob("chaos-worker*.log"))
+    assert f"injected crash job={job_id}" in logs
+    assert f"stalled job={job_id}" not in logs  # finished on takeover, not re-driven
