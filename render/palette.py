@@ -109,8 +109,9 @@ class Quantizer:
         key |= half[..., 1].astype(np.int32) << 7
         key |= half[..., 2]
         found = self._table[key]
-        if (found < 0).any():
-            cells = np.unique(key[found < 0])
+        missing = found < 0
+        if missing.any():
+            cells = np.unique(key[missing])
             self._table[cells] = self._nearest(cells)
             found = self._table[key]
         indices: npt.NDArray[np.uint8] = found.astype(np.uint8)

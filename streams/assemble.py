@@ -157,15 +157,13 @@ def attach(app: faust.App, pipe: Pipeline, out: faust.TopicT) -> faust.TopicT:
                 for start, digests in new_runs(state, frame.index, frame.digests):
                     blocks[f"{job_id}:{start}"] = ",".join(digests)
                     state = state.with_run(start, len(digests))
-                if state.count == before and state.count < state.frames:
-                    continue  # a redelivered run: same bytes, counted once
-                # (all frames held, no GIF yet, nothing new: a worker died while finishing
-                # this job, or it is driven again; finish it now)
-                if state.count > before:
+                if state.count > before:  # else a redelivered run: same bytes, counted once
                     assemblies[job_id] = state
                 if state.count < state.frames:
                     await _report_progress(pipe, frame, before, state.count)
                     continue
+                # every frame is held and no GIF is recorded: finish, even if this event added
+                # nothing (a worker died while finishing the job, or it is driven again)
                 await _finish(pipe, out, blocks, assemblies, store, frame.spec, state)
                 # the blocks' files go only once the finished state is on the broker: a worker
                 # killed before that finishes the job again from them

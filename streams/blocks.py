@@ -3,7 +3,7 @@
 A claim check: a 512² block is ~130 KB, and sending each through the ``frames`` topic and again
 through the assembler's changelog cost more CPU (broker, JSON, base64) than rendering it. The
 render process writes the block here and the event carries only its digest; the assembler's
-table keeps (job, frame) → digest, and reads the blocks back when the job is complete. Workers
+table keeps each run's digests, and reads the blocks back when the job is complete. Workers
 share this folder as they share the content store (one machine, or a shared volume).
 """
 
