@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import faust
 
+from .resume import LanternApp, LanternTableManager
 from .settings import Settings
 
 __all__ = ["create_app"]
@@ -12,8 +13,10 @@ __all__ = ["create_app"]
 def create_app(settings: Settings) -> faust.App:
     """A faust App configured from ``settings`` (broker, partitions, timeouts, message sizes)."""
     k, w = settings.kafka, settings.worker
-    return faust.App(
+    return LanternApp(
         w.app_id,
+        # resume partitions only after seeking them; commit only processed events (resume.py)
+        TableManager=LanternTableManager,
         broker=f"kafka://{k.bootstrap}",
         store="memory://",  # tables are rebuilt from their changelog topics on start
         topic_partitions=k.partitions,
@@ -29,6 +32,7 @@ def create_app(settings: Settings) -> faust.App:
         broker_commit_interval=1.0,
         producer_max_request_size=k.max_message_bytes,
         consumer_max_fetch_size=k.max_message_bytes,
+        processing_guarantee=k.processing_guarantee,
         producer_acks=-1,  # every event is on the broker's log before we move on
         stream_processing_timeout=300.0,
         web_enabled=w.web_port > 0,

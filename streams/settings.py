@@ -55,6 +55,9 @@ class KafkaSettings:
     session_timeout_s: float = 6.0  # failover within seconds (see NOTES_KAFKA_FAUST)
     heartbeat_interval_s: float = 2.0
     request_timeout_s: float = 10.0
+    # at_least_once (idempotent stages) or exactly_once (faust over Kafka transactions);
+    # measured in bench/guarantee.py, see the README's guarantees
+    processing_guarantee: str = "at_least_once"
 
     def topic(self, name: str) -> str:
         """The full name of one of Lantern's topics."""

@@ -1,0 +1,111 @@
+"""The corrections to faust's resume and commit (streams/resume.py), case by case.
+
+The drills in tests/integration/test_drills.py prove them end to end; these pin down the
+commit rule and check that the faust release underneath still has the code they correct.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections import defaultdict
+from typing import Any
+
+import faust
+import pytest
+from faust.tables.recovery import Recovery
+from faust.transport.consumer import Consumer
+from faust.types import TP
+from intervaltree import IntervalTree
+
+from streams.app import create_app
+from streams.resume import (
+    LanternConsumer,
+    LanternRecovery,
+    LanternTableManager,
+    in_flight_below,
+)
+from streams.settings import Settings
+
+TOPIC = "lantern.frame-tasks"
+PART = TP(TOPIC, 0)
+
+
+class FakeMessage:
+    """What the consumer's bookkeeping reads of a message."""
+
+    def __init__(self, offset: int, *, tracked: bool = True) -> None:
+        self.topic, self.partition, self.tp = TOPIC, 0, PART
+        self.offset = offset
+        self.tracked = tracked
+        self.acked = False
+
+
+def consumer(committed: int, acked: list[int], in_flight: list[int]) -> Any:
+    """A LanternConsumer with only the state ``_new_offset`` reads (no app, no broker)."""
+    c: Any = LanternConsumer.__new__(LanternConsumer)
+    c._committed_offset = defaultdict(lambda: None, {PART: committed})
+    c._acked = defaultdict(list, {PART: list(acked)})
+    c._acked_index = defaultdict(set, {PART: set(acked)})
+    c._gap = defaultdict(IntervalTree)
+    c._unacked_messages = {FakeMessage(o) for o in in_flight}
+    return c
+
+
+def test_faust_alone_commits_past_an_event_still_in_flight() -> None:
+    """The bug this corrects (faust-streaming #606): offset 2585 is still being processed."""
+    c = consumer(2585, [2586, 2587, 2588, 2589], in_flight=[2585])
+    assert Consumer._new_offset(c, PART) == 2590
+
+
+def test_no_commit_passes_an_event_in_flight() -> None:
+    c = consumer(2585, [2586, 2587, 2588, 2589], in_flight=[2585])
+    assert c._new_offset(PART) is None
+    assert c._acked[PART] == [2586, 2587, 2588, 2589]  # kept for the next commit
+
+
+def test_once_the_event_is_done_the_whole_run_commits() -> None:
+    c = consumer(2585, [2586, 2587, 2588, 2589, 2585], in_flight=[])
+    assert c._new_offset(PART) == 2590
+
+
+def test_a_hole_at_the_head_with_nothing_in_flight_still_commits() -> None:
+    """A compacted offset or a transaction marker at the head is not work to wait for."""
+    c = consumer(10, [11, 12], in_flight=[])
+    assert c._new_offset(PART) == 13
+
+
+def test_events_in_flight_above_the_acked_run_do_not_hold_it_back() -> None:
+    c = consumer(10, [10, 11, 12], in_flight=[14])
+    assert c._new_offset(PART) == 13
+
+
+def test_an_event_the_stream_skipped_unprocessed_is_not_acked() -> None:
+    c: Any = LanternConsumer.__new__(LanternConsumer)
+    skipped = FakeMessage(7, tracked=False)
+    assert c.ack(skipped) is False
+    assert skipped.acked is False  # so a later ack of the fresh copy still counts
+
+
+def test_the_worker_app_uses_the_corrected_classes() -> None:
+    app = create_app(Settings())
+    assert isinstance(app.tables, LanternTableManager)
+    assert isinstance(app.tables.recovery, LanternRecovery)
+    assert app.transport.Consumer is LanternConsumer
+
+
+def test_faust_still_has_the_code_corrected_here() -> None:
+    """A faust upgrade must be checked against streams/resume.py before the pin moves."""
+    assert faust.__version__ == "0.15.3"
+    done = inspect.getsource(Recovery.on_recovery_completed)
+    resume = done.index("consumer.resume_partitions(")
+    seek = done.index("consumer.perform_seek()")
+    assert resume < seek, "faust now seeks before resuming: LanternRecovery may be dropped"
+    assert "> 1" in inspect.getsource(Consumer._new_offset)
+
+
+@pytest.mark.parametrize(
+    ("committed", "first", "in_flight", "held"),
+    [(5, 6, [5], True), (5, 6, [6], False), (5, 9, [7], True), (5, 5, [5], False)],
+)
+def test_in_flight_below(committed: int, first: int, in_flight: list[int], held: bool) -> None:
+    assert in_flight_below(in_flight, committed, first) is held
