@@ -43,7 +43,9 @@ class JobView:
 
     def accept(self, status: dict[str, Any]) -> None:
         """Record a job this API has just queued, until the changelog speaks for it."""
-        self.jobs.setdefault(status["job_id"], status)
+        known = self.jobs.get(status["job_id"])
+        if known is None or (known["state"] == "queued" and known.get("request_offset") is None):
+            self.jobs[status["job_id"]] = status
 
     async def wait_changed(self, job_id: str, timeout: float) -> None:
         """Return when the job's status changes (or is removed), or after ``timeout`` seconds.

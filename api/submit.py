@@ -1,7 +1,11 @@
 """Publishing accepted jobs to Kafka: the one place the API writes to the broker.
 
-A job is accepted only once its ``queued`` status and its request are both on the broker's log
-(acks=all); if the broker cannot take them in time the caller gets 503 and nothing is accepted.
+A job is accepted once its request is on the broker's log (acks=all); if the broker cannot take
+it in time the caller gets 503 and nothing is accepted. The request goes first and the ``queued``
+status follows, carrying where the request lies (partition, offset): a status never speaks of a
+request that is not on the log, and the watcher can tell a request already consumed but never
+processed from one still waiting. Should the status not follow (the broker gone in between),
+the job is accepted all the same: the split stage's first status carries the request.
 """
 
 from __future__ import annotations
@@ -103,7 +107,7 @@ class Submitter:
             job_id=job_id, state="queued", progress=0, stage="api", detail="queued",
             wallet=wallet, at=now, request=request.asdict(),
         )  # fmt: skip
-        await self._publish(queued, request)
+        queued = await self._publish(queued, request)
         log.info("queued job=%s wallet=%s", job_id, wallet)
         return queued
 
@@ -115,25 +119,33 @@ class Submitter:
             job_id=request.job_id, state="queued", progress=0, stage="api",
             detail="retry requested", at=time.time(), reopen=True, generation=generation,
         )  # fmt: skip
-        await self._publish(reopen, request)
+        reopen = await self._publish(reopen, request)
         log.info("retry job=%s generation=%d", request.job_id, generation)
         return reopen
 
-    async def _publish(self, status: StatusEvent, request: MintRequest) -> None:
-        """Both on the broker's log, status first, or 503: a job is never half-accepted."""
+    async def _publish(self, status: StatusEvent, request: MintRequest) -> StatusEvent:
+        """The request on the broker's log, then its status; 503 if the request is not taken."""
         if self._producer is None:
             raise _unavailable("the job queue is unavailable; try again shortly")
         key = status.job_id.encode()
+        timeout = self.settings.kafka.request_timeout_s
         try:
-            async with asyncio.timeout(self.settings.kafka.request_timeout_s):
-                # the status first: a job is never visible to a worker before it is to a user
-                await self._producer.send_and_wait(self.names.status, status.dumps(), key=key)
-                await self._producer.send_and_wait(
+            async with asyncio.timeout(timeout):
+                meta = await self._producer.send_and_wait(
                     self.names.mint_requests, request.dumps(), key=key
                 )
         except (KafkaError, TimeoutError) as exc:
             log.warning("publish failed job=%s: %r", status.job_id, exc)
             raise _unavailable("the job queue did not accept the job; retry") from exc
+        status = status.derive(request_partition=meta.partition, request_offset=meta.offset)
+        try:
+            async with asyncio.timeout(timeout):
+                await self._producer.send_and_wait(self.names.status, status.dumps(), key=key)
+        except (KafkaError, TimeoutError) as exc:
+            # accepted all the same: the request is on the log, and the split stage's first
+            # status carries it
+            log.warning("queued status not published job=%s: %r", status.job_id, exc)
+        return status
 
 
 def _unavailable(message: str) -> ApiError:

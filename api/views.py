@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import re
 import time
 from typing import Any
@@ -16,11 +17,14 @@ from .errors import ApiError
 from .keys import JOBS, LIMITS, METRICS, SETTINGS, STORE, SUBMITTER
 from .validation import MintBody, parse_mint_body, read_json
 
+log = logging.getLogger(__name__)
+
 __all__ = [
     "find_job",
     "get_content",
     "get_job",
     "healthz",
+    "key_job_id",
     "legacy_job_status",
     "legacy_queue_mint",
     "public_job",
@@ -140,6 +144,15 @@ async def _accept(request: web.Request, body: MintBody) -> str:
         existing = request.app[JOBS].get(job_id)
         if existing is not None:
             _same_request(existing, body)
+            if existing["state"] != "queued" or existing.get("request_offset") is not None:
+                return job_id
+            # queued, yet no request of it is known to be on the log (a status published
+            # without one): publish the request again rather than answer for nothing
+            log.warning("re-publishing job=%s: no request on the log", job_id)
+            queued = await request.app[SUBMITTER].submit(
+                body.settings, body.options, body.wallet, job_id=job_id
+            )
+            request.app[JOBS].accept(_initial(queued.asdict()))
             return job_id
     request.app[LIMITS].admit(request, body.wallet)
     queued = await request.app[SUBMITTER].submit(
@@ -161,6 +174,11 @@ def idempotent_job_id(request: web.Request, wallet: str) -> str | None:
     if not _KEY.match(key):
         raise ApiError(400, "bad_idempotency_key", "Idempotency-Key must be 1–255 visible "
                        "ASCII characters", field="Idempotency-Key")  # fmt: skip
+    return key_job_id(wallet, key)
+
+
+def key_job_id(wallet: str, key: str) -> str:
+    """The job id of (wallet, Idempotency-Key): the same on every replica, after restarts."""
     return hashlib.sha256(f"{wallet}\n{key}".encode()).hexdigest()[:32]
 
 

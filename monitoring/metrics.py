@@ -64,6 +64,7 @@ class WorkerMetrics:
     retries: Counter
     dead_letters: Counter
     stalled: Counter
+    redriven: Counter
     stage_seconds: Histogram
 
     @classmethod
@@ -88,6 +89,14 @@ class WorkerMetrics:
             ),
             stalled=Counter(
                 "lantern_jobs_stalled_total", "Jobs found stalled (and re-driven).",
+                registry=registry,
+            ),
+            redriven=Counter(
+                "lantern_jobs_redriven_total",
+                "Jobs whose request was published again, by reason: stalled (no progress), "
+                "lost (queued, its request's offset already committed), aged (queued, its "
+                "request at no known offset, past the configured age).",
+                ["reason"],
                 registry=registry,
             ),
             stage_seconds=Histogram(

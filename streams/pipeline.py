@@ -88,8 +88,9 @@ class Pipeline:
         detail: str = "",
         error: str | None = None,
         result: dict[str, Any] | None = None,
+        **request: Any,
     ) -> None:
-        """Send one StatusEvent for ``job_id``."""
+        """Send one StatusEvent for ``job_id`` (``request``: its request and where it lies)."""
         event = StatusEvent(
             job_id=job_id,
             state=state,
@@ -99,6 +100,7 @@ class Pipeline:
             error=error,
             result=result,
             at=time.time(),
+            **request,
         )
         await self.publish(self.status_topic, job_id, event)
         if state == "completed" and self.metrics is not None:

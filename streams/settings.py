@@ -120,6 +120,10 @@ class ReliabilitySettings:
     # behind a backlog is not stalled, and re-driving it would only add to the backlog
     stall_after_s: float = 600.0
     watch_interval_s: float = 5.0  # how often workers look for stalled and expired jobs
+    # a queued job whose request lies at no known offset (its status came without one) is
+    # re-published after this long; one with a known offset only once that offset is
+    # committed without the job moving (lost), never for waiting in a backlog
+    queued_max_age_s: float = 900.0
     retention_s: float = 7 * 24 * 3600.0  # finished jobs' status kept at least this long
     keep_completed: int = 100  # … and at least this many completed / failed jobs
     keep_failed: int = 500

@@ -49,17 +49,27 @@ def attach(app: faust.App, pipe: Pipeline, out: faust.TopicT) -> faust.TopicT:
     @app.agent(topic, name="lantern.split")
     async def split(requests: faust.StreamT[MintRequest]) -> None:
         async for request in requests:
+            message = requests.current_event.message  # type: ignore[union-attr]
+            where = (message.partition, message.offset)
             async with pipe.guard(request.job_id, "split", request, name, request.job_id):
-                await _split(pipe, out, request)
+                await _split(pipe, out, request, where)
 
     return topic
 
 
-async def _split(pipe: Pipeline, out: faust.TopicT, request: MintRequest) -> None:
+async def _split(
+    pipe: Pipeline, out: faust.TopicT, request: MintRequest, where: tuple[int, int]
+) -> None:
     partitions = pipe.settings.kafka.partitions
     settings = Gen1Settings.from_dict(request.settings)
     options = RenderOptions.from_dict(request.options)
-    await pipe.report(request.job_id, "rendering", 1, stage="split", detail="choosing palette")
+    # the first status of the stage carries the request itself: a job whose queued status
+    # never reached the broker is still known, with what a re-drive needs
+    await pipe.report(
+        request.job_id, "rendering", 1, stage="split", detail="choosing palette",
+        request=request.asdict(), generation=request.generation,
+        request_partition=where[0], request_offset=where[1],
+    )  # fmt: skip
     palette: bytes = await pipe.run(plan_palette, settings, options)
     spec = JobSpec(
         job_id=request.job_id,

@@ -38,6 +38,10 @@ class StatusEvent(faust.Record, serializer="json"):
     wallet: str | None = None
     at: float = 0.0
     request: dict[str, Any] | None = None  # the MintRequest, on the API's queued event
+    # where that request lies on mint-requests: the watcher tells a lost request (its offset
+    # already committed) from one still waiting in the backlog
+    request_partition: int | None = None
+    request_offset: int | None = None
     generation: int = 0  # the drive this event belongs to
     reopen: bool = False  # an operator retry: a failed job starts again
     stalled: bool = False  # the watcher found no progress and re-drove the job
@@ -60,6 +64,8 @@ class JobStatus(faust.Record, serializer="json"):
     created_at: float = 0.0
     updated_at: float = 0.0
     request: dict[str, Any] | None = None
+    request_partition: int | None = None
+    request_offset: int | None = None
     generation: int = 0
     stalls: int = 0
     retries: int = 0  # operator retries
@@ -88,6 +94,8 @@ def fold(current: JobStatus | None, event: StatusEvent) -> JobStatus | None:
             created_at=at,
             updated_at=at,
             request=event.request,
+            request_partition=event.request_partition,
+            request_offset=event.request_offset,
             generation=event.generation,
         )
     if current.state in TERMINAL:
@@ -95,7 +103,7 @@ def fold(current: JobStatus | None, event: StatusEvent) -> JobStatus | None:
             return current.derive(
                 state="queued", progress=0, stage=event.stage, detail=event.detail, error=None,
                 generation=max(current.generation, event.generation),
-                retries=current.retries + 1, updated_at=at,
+                retries=current.retries + 1, updated_at=at, **_request_position(current, event),
             )  # fmt: skip
         return current  # a late or redelivered event cannot reopen a finished job
     if event.state != "failed" and _rank(event.state) < _rank(current.state):
@@ -112,7 +120,18 @@ def fold(current: JobStatus | None, event: StatusEvent) -> JobStatus | None:
         request=current.request or event.request,
         generation=max(current.generation, event.generation),
         stalls=max(current.stalls, event.stalls),
+        **_request_position(current, event),
     )
+
+
+def _request_position(current: JobStatus, event: StatusEvent) -> dict[str, int | None]:
+    """The request's place on mint-requests: the newest drive's, once it has been published."""
+    if event.request_offset is None or event.generation < current.generation:
+        return {
+            "request_partition": current.request_partition,
+            "request_offset": current.request_offset,
+        }
+    return {"request_partition": event.request_partition, "request_offset": event.request_offset}
 
 
 def _rank(state: str) -> int:

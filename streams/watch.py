@@ -10,15 +10,27 @@ A stalled job is one in progress (rendering, encoding, pinning) with no status c
 original request again with a higher generation: the split fans out again, the assembler keeps
 the blocks it already holds (or re-pins a GIF already written), so the job resumes, never
 starting from scratch twice.
+
+A queued job is waiting its turn — unless its request is gone. The API's queued status says
+where the request lies on ``mint-requests`` (partition, offset); when the workers' group has
+committed past that offset on two looks in a row and the job is still queued, the request was
+consumed and never processed (lost), and it is published again with a higher generation. A job
+in a backlog is never re-published: its offset is not committed yet, however long it waits.
+Only a queued job whose request lies at no known offset falls back on the clock
+(``queued_max_age_s``). Each re-drive raises the generation, so each generation is re-driven at
+most once; ``lantern_jobs_redriven_total{reason}`` counts them (stalled, lost, aged).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import faust
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 from faust.types import TableT
 
@@ -26,7 +38,7 @@ from .pipeline import Pipeline
 from .split import MintRequest
 from .status import TERMINAL, JobStatus, StatusEvent
 
-__all__ = ["attach", "expired", "stalled"]
+__all__ = ["CommittedOffsets", "attach", "expired", "lost", "stalled", "unplaced"]
 
 log = logging.getLogger(__name__)
 _partitioner = DefaultPartitioner()
@@ -43,6 +55,69 @@ def stalled(jobs: Iterable[JobStatus], now: float, after: float) -> list[JobStat
         and job.request is not None
         and now - job.updated_at > after
     ]
+
+
+def lost(jobs: Iterable[JobStatus], committed: Mapping[int, int]) -> list[JobStatus]:
+    """Queued jobs whose request's offset the workers' group has already committed past.
+
+    ``committed`` maps a ``mint-requests`` partition to the group's committed offset (the next
+    offset it will read). A request below it was consumed; if its job is still queued, the
+    request was never processed. A request at or above it is waiting: a backlog, not a loss.
+    """
+    return [
+        job
+        for job in jobs
+        if job.state == "queued"
+        and job.request is not None
+        and job.request_partition is not None
+        and job.request_offset is not None
+        and committed.get(job.request_partition, -1) > job.request_offset
+    ]
+
+
+def unplaced(jobs: Iterable[JobStatus], now: float, max_age: float) -> list[JobStatus]:
+    """Queued jobs whose request lies at no known offset, queued for longer than ``max_age``."""
+    return [
+        job
+        for job in jobs
+        if job.state == "queued"
+        and job.request is not None
+        and job.request_offset is None
+        and now - job.updated_at > max_age
+    ]
+
+
+class CommittedOffsets:
+    """The workers' group's committed offsets on ``mint-requests``, asked of the broker."""
+
+    def __init__(self, bootstrap: str, group: str, topic: str) -> None:
+        self.bootstrap, self.group, self.topic = bootstrap, group, topic
+        self._admin: AIOKafkaAdminClient | None = None
+
+    async def fetch(self) -> dict[int, int] | None:
+        """Partition → committed offset; None when the broker does not answer."""
+        try:
+            if self._admin is None:
+                admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+                await admin.start()
+                self._admin = admin
+            offsets = await self._admin.list_consumer_group_offsets(self.group)
+        except (KafkaError, OSError, TimeoutError) as exc:
+            log.warning("committed offsets unavailable: %r", exc)
+            await self.close()
+            return None
+        return {
+            tp.partition: meta.offset
+            for tp, meta in offsets.items()
+            if tp.topic == self.topic and meta.offset >= 0
+        }
+
+    async def close(self) -> None:
+        """Drop the admin connection."""
+        if self._admin is not None:
+            with contextlib.suppress(Exception):
+                await self._admin.close()
+            self._admin = None
 
 
 def expired(
@@ -69,22 +144,70 @@ def attach(
         actives = app.assignor.assigned_actives()
         return any(tp.topic == status_topic and tp.partition == partition for tp in actives)
 
+    offsets = CommittedOffsets(
+        pipe.settings.kafka.bootstrap, pipe.settings.worker.app_id, pipe.names.mint_requests
+    )
+    suspects: set[tuple[str, int]] = set()  # (job, generation) seen lost on the last look
+
     @app.timer(r.watch_interval_s, name="lantern.watch")  # type: ignore[untyped-decorator]
     async def watch() -> None:
         now = time.time()
         jobs = [job for job_id, job in list(table.items()) if job is not None and owned(job_id)]
         for job in stalled(jobs, now, r.stall_after_s):
             await _redrive(pipe, requests, job, now)
+        committed = await offsets.fetch() if any(j.state == "queued" for j in jobs) else {}
+        if committed is not None:
+            # twice in a row: the split may have taken the request a moment before its first
+            # status reached the table
+            seen = {(job.job_id, job.generation): job for job in lost(jobs, committed)}
+            confirmed = seen.keys() & suspects
+            for key in confirmed:
+                await _republish(pipe, requests, seen[key], "lost")
+            suspects.clear()
+            suspects.update(seen.keys() - confirmed)
+        for job in unplaced(jobs, now, r.queued_max_age_s):
+            await _republish(pipe, requests, job, "aged")
         keep = {"completed": r.keep_completed, "failed": r.keep_failed}
         for job in expired(jobs, now, r.retention_s, keep):
             purge = StatusEvent(job_id=job.job_id, state=job.state, progress=0, purge=True)
             await pipe.publish(pipe.status_topic, job.job_id, purge)
 
 
+async def _republish(pipe: Pipeline, requests: faust.TopicT, job: JobStatus, reason: str) -> None:
+    """Publish a queued job's request again (next generation), then its status saying where."""
+    if job.stalls >= MAX_REDRIVES:
+        log.warning("lost job=%s: giving up after %d re-drives", job.job_id, job.stalls)
+        await pipe.report(
+            job.job_id, "failed", 0, stage="watch", detail="request lost",
+            error=f"its request was lost {job.stalls + 1} times",
+        )  # fmt: skip
+        return
+    generation = job.generation + 1
+    assert job.request is not None
+    request = MintRequest(**{**job.request, "generation": generation, "attempt": 1})
+    log.warning("%s job=%s request at %s:%s: re-publishing (generation %d)", reason,
+                job.job_id, job.request_partition, job.request_offset, generation)  # fmt: skip
+    sent = await requests.send(key=job.job_id, value=request)
+    meta = await sent
+    await pipe.publish(
+        pipe.status_topic,
+        job.job_id,
+        StatusEvent(
+            job_id=job.job_id, state="queued", progress=0, stage="watch",
+            detail=f"request {reason}; published again", stalls=job.stalls + 1,
+            generation=generation, request_partition=meta.partition,
+            request_offset=meta.offset, at=time.time(),
+        ),
+    )  # fmt: skip
+    if pipe.metrics is not None:
+        pipe.metrics.redriven.labels(reason).inc()
+
+
 async def _redrive(pipe: Pipeline, requests: faust.TopicT, job: JobStatus, now: float) -> None:
     idle = now - job.updated_at
     if pipe.metrics is not None:
         pipe.metrics.stalled.inc()
+        pipe.metrics.redriven.labels("stalled").inc()
     if job.stalls >= MAX_REDRIVES:
         log.warning("stalled job=%s idle=%.0fs: giving up", job.job_id, idle)
         await pipe.report(

@@ -97,6 +97,7 @@ def lantern(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> I
         "LANTERN_FAULTS_RENDER_COLOR": RENDER_FAULT_COLOUR,
         "LANTERN_FAULTS_PIN_COLOR": PIN_FAULT_COLOUR,
         "LANTERN_FAULTS_PIN_FAILURES": "2",
+        "LANTERN_WORKER_METRICS_PORT": str(free_port()),
     }
     settings = Settings.from_env(env)
     create_topics(settings)

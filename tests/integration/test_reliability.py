@@ -5,15 +5,22 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import time
+import uuid
 from typing import Any
 
 import aiohttp
 import pytest
 from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.partitioner import DefaultPartitioner
 
 from api.errors import ApiError
 from api.limits import BacklogMonitor
+from api.views import key_job_id
+from render import Gen1Settings, RenderOptions
 from streams.settings import Settings
+from streams.status import StatusEvent
 from streams.topics import TopicNames, ensure_topics
 
 from .conftest import ADMIN_TOKEN, ARTIFACTS, PIN_FAULT_COLOUR, RENDER_FAULT_COLOUR, Lantern
@@ -149,3 +156,95 @@ async def test_backlog_is_the_workers_consumer_lag(kafka_bootstrap: str) -> None
         assert refused.value.headers == {"Retry-After": "10"}
     finally:
         await monitor.stop()
+
+
+async def _publish_status(lantern: Lantern, event: StatusEvent) -> None:
+    """A status as a worker or an older API would have written it."""
+    producer = AIOKafkaProducer(bootstrap_servers=lantern.settings.kafka.bootstrap)
+    await producer.start()
+    try:
+        topic = TopicNames.from_settings(lantern.settings).status
+        await producer.send_and_wait(topic, event.dumps(), key=event.job_id.encode())
+    finally:
+        await producer.stop()
+
+
+def _request(job_id: str, colour: str) -> dict[str, Any]:
+    return {
+        "job_id": job_id,
+        "settings": Gen1Settings.from_dict({"flowField": {"color1": colour}}).to_dict(),
+        "options": RenderOptions.from_dict(SMALL).to_dict(),
+        "wallet": WALLET,
+        "submitted_at": time.time(),
+    }
+
+
+async def _wait_state(http: aiohttp.ClientSession, url: str, state: str) -> None:
+    for _ in range(100):
+        async with http.get(url) as response:
+            if response.status == 200 and (await response.json())["state"] == state:
+                return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{url} never {state}")
+
+
+async def test_an_idempotent_retry_of_a_job_with_no_request_on_the_log_publishes_it(
+    lantern: Lantern,
+) -> None:
+    """A queued status with no request behind it (its request never reached the topic): the
+    client's retry with the same key must publish the request, not answer for nothing."""
+    key = f"never-published-{lantern.settings.worker.app_id}"
+    job_id = key_job_id(WALLET, key)
+    request = _request(job_id, "#1d1e55")
+    queued = StatusEvent(job_id=job_id, state="queued", progress=0, stage="api",
+                         wallet=WALLET, at=time.time(), request=request)  # fmt: skip
+    await _publish_status(lantern, queued)
+    base = lantern.base_url
+    async with aiohttp.ClientSession() as http:
+        await _wait_state(http, f"{base}/api/v1/jobs/{job_id}", "queued")
+        retry = {"settings": request["settings"], "options": SMALL, "wallet": WALLET}
+        headers = {"Idempotency-Key": key}
+        async with http.post(f"{base}/api/v1/mints", json=retry, headers=headers) as response:
+            assert response.status == 202, await response.text()
+            assert (await response.json())["job_id"] == job_id
+        job, _ = await wait_done(http, base, job_id, timeout=60)
+    assert job["state"] == "completed", job
+
+
+async def test_a_queued_job_whose_request_was_consumed_unprocessed_is_redriven(
+    lantern: Lantern,
+) -> None:
+    """The job's status says its request lies at an offset the workers' group has already
+    committed, yet it is queued: the request was lost. The watcher publishes it again."""
+    settings = lantern.settings
+    names = TopicNames.from_settings(settings)
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(settings.worker.app_id)
+    finally:
+        await admin.close()
+    consumed = {tp.partition: m.offset for tp, m in offsets.items()
+                if tp.topic == names.mint_requests and m.offset > 0}  # fmt: skip
+    assert consumed, "earlier tests leave requests consumed"
+    partitioner = DefaultPartitioner()
+    parts = list(range(settings.kafka.partitions))
+    job_id = next(
+        j for j in (uuid.uuid4().hex for _ in range(1000))
+        if partitioner(j.encode(), parts, parts) in consumed
+    )  # fmt: skip
+    partition = partitioner(job_id.encode(), parts, parts)
+    queued = StatusEvent(
+        job_id=job_id, state="queued", progress=0, stage="api", wallet=WALLET, at=time.time(),
+        request=_request(job_id, "#10ca7e"), request_partition=partition, request_offset=0,
+    )  # fmt: skip
+    await _publish_status(lantern, queued)
+    async with aiohttp.ClientSession() as http:
+        job, _ = await wait_done(http, lantern.base_url, job_id, timeout=90)
+        metrics_url = f"http://127.0.0.1:{settings.worker.metrics_port}/metrics"
+        async with http.get(metrics_url) as response:
+            metrics = await response.text()
+    assert job["state"] == "completed", job
+    log = (ARTIFACTS / "worker.log").read_text()
+    assert f"lost job={job_id} request at {partition}:0: re-publishing (generation 1)" in log
+    assert 'lantern_jobs_redriven_total{reason="lost"} 1.0' in metrics

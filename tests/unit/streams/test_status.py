@@ -93,3 +93,19 @@ def test_purge_forgets_the_job() -> None:
 def test_the_request_is_kept_for_re_drives() -> None:
     status = run(event("queued", 0, request={"job_id": "j1"}), event("rendering", 5))
     assert status.request == {"job_id": "j1"}
+
+
+def test_the_request_position_is_the_newest_drives() -> None:
+    queued = event("queued", 0, request_partition=3, request_offset=10)
+    status = run(queued, event("rendering", 5))  # later stages say nothing of it
+    assert (status.request_partition, status.request_offset) == (3, 10)
+    again = run(queued, event("queued", 0, generation=1, request_partition=3, request_offset=42))
+    assert again.request_offset == 42
+    late = fold(again, event("queued", 0, generation=0, request_partition=3, request_offset=10))
+    assert late is not None and late.request_offset == 42  # an older drive's word is stale
+
+
+def test_a_job_whose_queued_status_never_arrived_is_known_from_the_split() -> None:
+    first = event("rendering", 1, request={"job_id": "j1"}, request_partition=1, request_offset=4)
+    status = run(first)
+    assert status.request == {"job_id": "j1"} and status.request_offset == 4

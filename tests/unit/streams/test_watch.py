@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from streams.status import JobStatus
-from streams.watch import expired, stalled
+from streams.watch import expired, lost, stalled, unplaced
 
 
 def job(job_id: str, state: str, updated_at: float, request: bool = True) -> JobStatus:
@@ -31,3 +31,33 @@ def test_retention_keeps_the_newest_and_the_recent() -> None:
     gone = expired(jobs, now=100, retention=95, keep={"completed": 3, "failed": 3})
     # newest 3 of each kept; of the rest only those older than 95 s (updated before t=5) go
     assert {j.job_id for j in gone} == {"c0", "c1", "c2", "c3", "c4", "f0"}
+
+
+def queued(
+    job_id: str, partition: int | None, offset: int | None, updated_at: float = 0
+) -> JobStatus:
+    return job(job_id, "queued", updated_at).derive(
+        request_partition=partition, request_offset=offset
+    )
+
+
+def test_a_queued_job_is_lost_only_once_its_offset_is_committed() -> None:
+    jobs = [
+        queued("consumed", 2, 7),  # the group committed 9 on partition 2: 7 was taken
+        queued("next", 2, 9),  # 9 is the next to read: waiting, however old
+        queued("behind", 3, 40),  # a backlog on partition 3
+        queued("nowhere", None, None),
+        job("moving", "rendering", 0).derive(request_partition=2, request_offset=1),
+    ]
+    found = lost(jobs, committed={2: 9, 3: 12})
+    assert [j.job_id for j in found] == ["consumed"]
+
+
+def test_a_partition_the_group_never_committed_holds_no_lost_request() -> None:
+    assert lost([queued("first", 5, 0)], committed={}) == []
+
+
+def test_only_a_request_at_no_known_offset_falls_back_on_the_clock() -> None:
+    jobs = [queued("old-unplaced", None, None, 0), queued("new-unplaced", None, None, 95),
+            queued("old-placed", 1, 3, 0)]  # fmt: skip
+    assert [j.job_id for j in unplaced(jobs, now=100, max_age=60)] == ["old-unplaced"]
