@@ -27,6 +27,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 import faust
 from aiokafka.admin import AIOKafkaAdminClient
@@ -148,6 +149,11 @@ def attach(
         pipe.settings.kafka.bootstrap, pipe.settings.worker.app_id, pipe.names.mint_requests
     )
     suspects: set[tuple[str, int]] = set()  # (job, generation) seen lost on the last look
+
+    async def close_offsets(sender: Any, *_: Any, **__: Any) -> None:
+        await offsets.close()
+
+    app.on_before_shutdown.connect(close_offsets)  # type: ignore[arg-type]  # mode types it loosely
 
     @app.timer(r.watch_interval_s, name="lantern.watch")  # type: ignore[untyped-decorator]
     async def watch() -> None:
