@@ -10,6 +10,21 @@ recovers the table and carries on. A second small table keeps each job's assembl
 frames are in, where each run starts, the GIF's CID once written). The finished GIF goes
 to the content store and only its CID travels on (claim check).
 Progress goes out on the original's scale: 5 → 70 while frames arrive, in steps of 5 %.
+
+Nothing outlives the job. Its state is needed only until the job ends (a re-drive of a job whose
+GIF is written but not yet pinned re-pins it from the recorded CID), so the job's end reaches
+this agent as a signal on its own topic (``FAILED``, ``FINISHED``: see ``FrameBlock``) and the
+agent deletes the job's ``assemblies`` and ``frame-blocks`` entries — tombstones, which
+compaction turns into nothing — and its block files. A worker's recovery then replays the jobs
+in flight, not every job ever run. A failed job retried by an operator collects afresh.
+
+A late or redelivered block of a forgotten job is mostly a no-op: its file went with the job, and
+a block whose file is missing is not recorded. One whose file is there (a frame still rendering
+when the job ended, rendered again by a re-drive) starts a partial state that never completes;
+so does a job failed by the watcher, which sends no signal. A sweep every ``SWEEP_INTERVAL_S``
+finds states of the partitions this worker owns with no update for ``STALE_AFTER_S`` and
+sends each a ``STALE`` signal, so that here too only the agent writes the tables (a timer may
+not); the agent forgets the job unless its state moved since.
 """
 
 from __future__ import annotations
@@ -19,8 +34,11 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
 
 import faust
+from aiokafka.partitioner import DefaultPartitioner
 from faust.types import TableT
 
 from render import assemble_gif, gif_header
@@ -29,12 +47,30 @@ from .blocks import BlockStore
 from .errors import PipelineError
 from .job import JobSpec
 from .pipeline import Pipeline
-from .rendering import FrameBlock
+from .rendering import FAILED, FINISHED, STALE, FrameBlock
 from .topics import ASSEMBLIES_TABLE, BLOCKS_CHANGELOG_CONFIG, BLOCKS_TABLE
 
-__all__ = ["Assembly", "PinRequest", "attach", "new_runs", "render_progress"]
+__all__ = [
+    "STALE_AFTER_S",
+    "SWEEP_INTERVAL_S",
+    "Assembly",
+    "PinRequest",
+    "attach",
+    "forgets",
+    "new_runs",
+    "render_progress",
+    "stale",
+    "stale_signal",
+]
 
 log = logging.getLogger(__name__)
+_partitioner = DefaultPartitioner()
+
+# The sweep: how often it looks, and how long a job's state may sit without an update before it
+# is forgotten. Well above the watcher's re-drives of a stalled job (600 s, 3 times), each of
+# which updates a state whose GIF is written: a live job's state is not swept.
+SWEEP_INTERVAL_S = 60.0
+STALE_AFTER_S = 3600.0
 
 
 class PinRequest(faust.Record, serializer="json"):
@@ -51,7 +87,8 @@ class Assembly(faust.Record, serializer="json"):
     """Where a job's assembly stands: the frames held, the runs they came in, once written its GIF.
 
     Runs partition the frames held: frames ``s``, ``s`` + 1, … of the run starting at ``s`` (a
-    key of the blocks table) up to the next start or the first frame not held.
+    key of the blocks table) up to the next start or the first frame not held. Kept only while
+    the job is in flight: deleted when it ends, or by the sweep once stale.
     """
 
     job_id: str
@@ -62,9 +99,11 @@ class Assembly(faust.Record, serializer="json"):
     gif_cid: str = ""
     gif_size: int = 0
     generation: int = -1  # the drive whose PinRequest went out last
-    closed: bool = False  # the job failed: late blocks are dropped
+    drive: int = -1  # the newest drive whose blocks were recorded
     updated_at: float = 0.0
     version: int = 1
+    # (a state written before jobs were forgotten may carry ``closed``: the job failed and its
+    # runs were dropped. Nothing reads it; such a state is an empty one, and the sweep takes it.)
 
     def holds(self, index: int) -> bool:
         """True if frame ``index`` is already held."""
@@ -92,21 +131,67 @@ class Assembly(faust.Record, serializer="json"):
         return int(self.starts, 16) or int(self.have, 16)
 
 
-def new_runs(state: Assembly, start: int, digests: list[str]) -> list[tuple[int, list[str]]]:
+def new_runs(
+    state: Assembly,
+    start: int,
+    digests: list[str],
+    present: Callable[[int], bool] = lambda index: True,
+) -> list[tuple[int, list[str]]]:
     """The stretches of frames ``start``, ``start`` + 1, … not yet held, as (first, digests).
 
     A redelivered run yields nothing (its blocks are the same bytes, counted once); a run that
-    overlaps held frames (workers with different run lengths) yields only what is new.
+    overlaps held frames (workers with different run lengths) yields only what is new. A frame
+    whose block is not ``present`` (its file went when the job was forgotten) is left out.
     """
     runs: list[tuple[int, list[str]]] = []
     for index, digest in enumerate(digests, start=start):
-        if state.holds(index):
+        if state.holds(index) or not present(index):
             continue
         if runs and runs[-1][0] + len(runs[-1][1]) == index:
             runs[-1][1].append(digest)
         else:
             runs.append((index, [digest]))
     return runs
+
+
+def forgets(
+    state: Assembly | None, signal: int, generation: int, now: float, after: float = STALE_AFTER_S
+) -> bool:
+    """Whether the ``signal`` (``FAILED``, ``FINISHED``, ``STALE``) of drive ``generation`` makes
+    the assembler forget the job whose state is ``state`` (None: nothing recorded).
+
+    A completed job is forgotten whatever its state: nothing can drive it again, so anything
+    still held is left over. A failed drive is, unless blocks or a pin of a newer drive are held
+    (an operator retry already collecting when a late dead letter of the old drive comes in).
+    A stale state is, unless it has been updated since the sweep saw it.
+    """
+    if signal == FINISHED:
+        return True
+    if signal == FAILED:
+        return state is None or max(state.drive, state.generation) <= generation
+    if signal == STALE:
+        return state is not None and now - state.updated_at > after
+    return False  # a signal this version does not know
+
+
+def stale(states: Iterable[Assembly], now: float, after: float = STALE_AFTER_S) -> list[Assembly]:
+    """The states with no update for ``after`` seconds: partial ones that will never complete,
+    written ones whose job ended without a signal, and states left by earlier versions."""
+    return [state for state in states if now - state.updated_at > after]
+
+
+def stale_signal(state: Assembly) -> FrameBlock:
+    """The sweep's signal for ``state``, its spec holding only what the agent reads of it."""
+    spec = JobSpec(
+        job_id=state.job_id,
+        settings={},
+        options={"frames": state.frames},
+        wallet="",
+        palette="",
+        submitted_at=0.0,
+        generation=max(state.drive, state.generation, 0),
+    )
+    return FrameBlock(spec=spec, index=STALE, digests=[])
 
 
 def render_progress(done: int, total: int) -> int:
@@ -128,38 +213,43 @@ def attach(app: faust.App, pipe: Pipeline, out: faust.TopicT) -> faust.TopicT:
         extra_topic_configs=BLOCKS_CHANGELOG_CONFIG,
     )
     assemblies = app.Table(
-        ASSEMBLIES_TABLE, key_type=str, value_type=Assembly, partitions=partitions, default=None
+        ASSEMBLIES_TABLE,  # job → its Assembly, while the job is in flight
+        key_type=str,
+        value_type=Assembly,
+        partitions=partitions,
+        default=None,
+        extra_topic_configs=BLOCKS_CHANGELOG_CONFIG,
     )
 
     @app.agent(topic, name="lantern.assemble", concurrency=1)  # only concurrency 1 may write
     async def assemble(frames: faust.StreamT[FrameBlock]) -> None:
         async for frame in frames:
             job_id = frame.spec.job_id
-            async with pipe.guard(job_id, "assemble", frame, name, job_id):
-                state = assemblies.get(job_id) or Assembly(job_id=job_id, frames=frame.spec.frames)
-                if frame.index < 0:  # the job failed upstream: drop what is held
-                    _drop_blocks(blocks, state)
-                    await asyncio.to_thread(store.drop, job_id)
-                    assemblies[job_id] = state.derive(
-                        have="0", starts="0", count=0, closed=True,
-                        generation=frame.spec.generation,
-                    )  # fmt: skip
+            async with pipe.guard(job_id, "assemble", frame, name, job_id) as outcome:
+                state = assemblies.get(job_id)
+                if frame.index < 0:  # a signal: the job has ended, or its state is stale
+                    if forgets(state, frame.index, frame.spec.generation, time.time()):
+                        await _forget(app, blocks, assemblies, store, job_id, state, frame.index)
                     continue
-                if state.gif_cid or state.closed:
-                    if frame.spec.generation <= state.generation:
-                        continue  # a late block of a drive already finished or closed
-                    if state.gif_cid:
-                        await _repin(pipe, out, assemblies, frame.spec, state)
-                        continue
-                    # a failed job driven again (an operator retry): collect afresh
+                if state is None:
                     state = Assembly(job_id=job_id, frames=frame.spec.frames)
+                if state.gif_cid:
+                    if frame.spec.generation <= state.generation:
+                        continue  # a late block of a drive already assembled
+                    # a newer drive (a re-drive) of a job whose GIF is written: pin again only
+                    await _repin(pipe, out, assemblies, frame.spec, state)
+                    continue
                 before = state.count
-                for start, digests in new_runs(state, frame.index, frame.digests):
+                present = _block_present(store.root, job_id)
+                for start, digests in new_runs(state, frame.index, frame.digests, present):
                     blocks[f"{job_id}:{start}"] = ",".join(digests)
                     state = state.with_run(start, len(digests))
                 if state.count > before:  # else a redelivered run: same bytes, counted once
+                    state = state.derive(drive=max(state.drive, frame.spec.generation))
                     assemblies[job_id] = state
                 if state.count < state.frames:
+                    if state.count == 0:  # nothing held, nothing recorded: its files are gone
+                        log.info("late block job=%s index=%d: dropped", job_id, frame.index)
                     await _report_progress(pipe, frame, before, state.count)
                     continue
                 # every frame is held and no GIF is recorded: finish, even if this event added
@@ -169,6 +259,33 @@ def attach(app: faust.App, pipe: Pipeline, out: faust.TopicT) -> faust.TopicT:
                 # killed before that finishes the job again from them
                 await app.producer.flush()
                 await asyncio.to_thread(store.drop, job_id)
+            if outcome.final and frame.index >= 0:
+                # dead-lettered here: the job has failed; forget it as for any failed drive
+                failed = FrameBlock(spec=frame.spec, index=FAILED, digests=[])
+                await pipe.publish(topic, job_id, failed)
+
+    every = list(range(partitions))
+
+    @app.timer(SWEEP_INTERVAL_S, name="lantern.assemble.sweep")  # type: ignore[untyped-decorator]
+    async def sweep() -> None:
+        # only the partitions this worker actively owns (the table also holds standby copies),
+        # and only through the agent: a timer may not write the tables
+        owned = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == name}
+        states = [
+            state
+            for job_id, state in list(assemblies.items())
+            if state is not None and _partitioner(job_id.encode(), every, every) in owned
+        ]
+        found = stale(states, time.time())
+        if not found:
+            return
+        try:
+            sent = [await topic.send(key=s.job_id, value=stale_signal(s)) for s in found]
+            await asyncio.gather(*sent)
+        except Exception as exc:  # the broker is away: the next sweep finds them again
+            log.warning("sweep: could not send %d stale signals: %s", len(found), exc)
+            return
+        log.info("sweep: %d stale assembly states to forget", len(found))
 
     return topic
 
@@ -235,6 +352,33 @@ async def _repin(
     log.info("re-pin job=%s generation=%d", spec.job_id, spec.generation)
 
 
+async def _forget(
+    app: faust.App,
+    blocks: TableT[str, str],
+    assemblies: TableT[str, Assembly],
+    store: BlockStore,
+    job_id: str,
+    state: Assembly | None,
+    signal: int,
+) -> None:
+    """Delete the job's state and block entries (tombstones), then its block files."""
+    if state is not None:
+        _drop_blocks(blocks, state)
+        del assemblies[job_id]
+        # the files go only once the tombstones are on the broker: a worker killed before that
+        # recovers the state and meets the signal again (it is not committed yet)
+        await app.producer.flush()
+    await asyncio.to_thread(store.drop, job_id)
+    kind = {FAILED: "failed", FINISHED: "finished", STALE: "stale"}.get(signal, str(signal))
+    log.info("forgot job=%s (%s)", job_id, kind)
+
+
+def _block_present(root: Path, job_id: str) -> Callable[[int], bool]:
+    """Whether frame ``index``'s block file is in the block store (``BlockStore``'s layout)."""
+    folder = root / job_id
+    return lambda index: (folder / f"{index}.blk").exists()
+
+
 def _write_gif(store: BlockStore, spec: JobSpec, digests: list[str]) -> bytes:
     """Header + the blocks in frame order + trailer (blocking: reads the block store)."""
     header = gif_header(int(spec.options["size"]), bytes.fromhex(spec.palette), loop=0)
@@ -260,4 +404,6 @@ def _crash_drill(pipe: Pipeline, store: BlockStore, spec: JobSpec) -> None:
 
 def _drop_blocks(blocks: TableT[str, str], state: Assembly) -> None:
     for start in state.run_starts():
-        del blocks[f"{state.job_id}:{start}"]
+        key = f"{state.job_id}:{start}"
+        if key in blocks:  # a missing key would still be sent a tombstone, then raise
+            del blocks[key]

@@ -5,6 +5,10 @@ attached, so a misconfigured worker refuses to start. The GIF is already in the 
 store (the assembler put it there), so a failed pin never re-renders anything: a retry pins
 the stored file again, which content addressing makes a no-op where it had succeeded.
 Metadata is serialised canonically, so the same job always yields the same metadata CID.
+
+Once a job has ended here — reported ``completed``, or dead-lettered (``failed``) — the stage
+tells the assembler to forget it: a ``FINISHED`` or ``FAILED`` signal on the ``frames`` topic,
+keyed by job id, so the agent that owns the job's assembly state deletes it itself.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from pinning.pinner import Pinner
 from .assemble import PinRequest
 from .errors import InjectedFault
 from .pipeline import Pipeline
+from .rendering import FAILED, FINISHED, FrameBlock
 
 __all__ = ["attach"]
 
@@ -29,11 +34,13 @@ log = logging.getLogger(__name__)
 
 def attach(app: faust.App, pipe: Pipeline) -> faust.TopicT:
     """Declare ``pin-requests`` and the agent that pins and completes jobs."""
+    partitions = pipe.settings.kafka.partitions
     topic = app.topic(
-        pipe.names.pin_requests,
-        key_type=str,
-        value_type=PinRequest,
-        partitions=pipe.settings.kafka.partitions,
+        pipe.names.pin_requests, key_type=str, value_type=PinRequest, partitions=partitions
+    )
+    # the assembler's input: where the forget signals go (sent to only, never consumed here)
+    frames = app.topic(
+        pipe.names.frames, key_type=str, value_type=FrameBlock, partitions=partitions
     )
 
     config = pipe.settings.pin
@@ -51,9 +58,16 @@ def attach(app: faust.App, pipe: Pipeline) -> faust.TopicT:
             async for request in requests:
                 spec = request.spec
                 name = pipe.names.pin_requests
-                async with pipe.guard(spec.job_id, "pin", request, name, spec.job_id):
+                async with pipe.guard(spec.job_id, "pin", request, name, spec.job_id) as outcome:
                     _inject_fault(pipe, request)
                     await _pin_job(pipe, pinner, request)
+                    # inside the guard: if this send fails, the retry pins nothing new, reports
+                    # completed again (the status fold ignores it) and sends it again
+                    finished = FrameBlock(spec=spec, index=FINISHED, digests=[])
+                    await pipe.publish(frames, spec.job_id, finished)
+                if outcome.final:  # dead-lettered: the job has failed
+                    failed = FrameBlock(spec=spec, index=FAILED, digests=[])
+                    await pipe.publish(frames, spec.job_id, failed)
         finally:
             await pinner.close()
 

@@ -17,9 +17,15 @@ from .errors import InjectedFault
 from .job import JobSpec
 from .pipeline import Pipeline
 
-__all__ = ["FrameBlock", "FrameTask", "attach"]
+__all__ = ["FAILED", "FINISHED", "STALE", "FrameBlock", "FrameTask", "attach"]
 
 log = logging.getLogger(__name__)
+
+# A FrameBlock whose ``index`` is one of these carries no frames: it tells the assembler to
+# forget the job (its assembly state, its blocks' table entries and their files).
+FAILED = -1  # drive ``spec.generation`` failed (render, assemble or pin dead-lettered)
+FINISHED = -2  # the job is completed (the pin stage has reported it)
+STALE = -3  # the assembler's sweep found the job idle past its TTL
 
 
 class FrameTask(faust.Record, serializer="json"):
@@ -35,7 +41,20 @@ class FrameTask(faust.Record, serializer="json"):
 class FrameBlock(faust.Record, serializer="json"):
     """Frames ``index``, ``index`` + 1, … of the job are ready GIF image blocks in the store.
 
-    ``index`` −1 is not a frame: it tells the assembler the job failed (drop its blocks).
+    A negative ``index`` is not a frame but a signal, with no digests, that makes the assembler
+    forget the job — delete its ``assemblies`` entry and ``frame-blocks`` entries (tombstones in
+    the changelogs) and its block files:
+
+    - ``FAILED`` (−1): drive ``spec.generation`` failed for good (sent after a dead letter in
+      render, assemble or pin). Ignored if the assembler already holds blocks of a newer drive
+      (an operator retry racing a late dead letter of the old one).
+    - ``FINISHED`` (−2): the job is completed (sent by the pin stage after reporting it).
+    - ``STALE`` (−3): the assembler's own sweep found the job's state idle past its TTL;
+      ignored if the state has been updated since. Its ``spec`` holds only the job id, the
+      frame count and the generation.
+
+    They travel on the ``frames`` topic, keyed by job id, so they reach the one agent instance
+    (and the partition of the tables) that holds the job, in order with its frame blocks.
     """
 
     spec: JobSpec
@@ -81,7 +100,8 @@ def attach(app: faust.App, pipe: Pipeline, out: faust.TopicT) -> faust.TopicT:
                 if pipe.metrics is not None:
                     pipe.metrics.frames.inc(len(digests))
             if outcome.final:
-                # the job has failed: tell the assembler to drop the blocks it holds
-                await pipe.publish(out, spec.job_id, FrameBlock(spec=spec, index=-1, digests=[]))
+                # the job has failed: tell the assembler to forget it
+                failed = FrameBlock(spec=spec, index=FAILED, digests=[])
+                await pipe.publish(out, spec.job_id, failed)
 
     return topic

@@ -54,8 +54,10 @@ STATUS_TABLE = "job-status"
 BLOCKS_TABLE = "frame-blocks"
 ASSEMBLIES_TABLE = "assemblies"
 
-# The blocks' changelog is rewritten by every job: compact it often so that a recovering worker
-# replays minutes of history, not days.
+# The assembler's changelogs (blocks, assemblies) are rewritten by every job, and a finished
+# job leaves only tombstones there: compact them often so that a recovering worker replays
+# minutes of history, not days (the broker compacts only closed segments: 7 days by default).
+STATUS_CHANGELOG_CONFIG = {"segment.ms": str(3600 * 1000), "min.cleanable.dirty.ratio": "0.5"}
 BLOCKS_CHANGELOG_CONFIG = {
     "segment.ms": str(10 * 60 * 1000),
     "min.cleanable.dirty.ratio": "0.1",
@@ -92,11 +94,13 @@ async def ensure_topics(settings: Settings, timeout: float = 60.0) -> list[str]:
             k.replication,
             topic_configs={**common, "retention.ms": str(30 * 24 * 3600 * 1000)},
         ),
+        # every job writes ~7 statuses and keeps one: compacted hourly, a recovering worker
+        # replays about one record per job kept (retention decides how many), not seven
         NewTopic(
             names.status_changelog,
             k.partitions,
             k.replication,
-            topic_configs={**common, "cleanup.policy": "compact"},
+            topic_configs={**common, **STATUS_CHANGELOG_CONFIG, "cleanup.policy": "compact"},
         ),
         # the assembler's tables: faust would create these lazily, racing the first events
         NewTopic(
@@ -109,7 +113,7 @@ async def ensure_topics(settings: Settings, timeout: float = 60.0) -> list[str]:
             changelog(settings, ASSEMBLIES_TABLE),
             k.partitions,
             k.replication,
-            topic_configs={**common, "cleanup.policy": "compact"},
+            topic_configs={**common, **BLOCKS_CHANGELOG_CONFIG, "cleanup.policy": "compact"},
         ),
     ]
     deadline = asyncio.get_running_loop().time() + timeout

@@ -179,6 +179,16 @@ def _request(job_id: str, colour: str) -> dict[str, Any]:
     }
 
 
+async def _wait_known(http: aiohttp.ClientSession, url: str) -> None:
+    """Until the API's view of the status changelog has the job (it reads it as it comes)."""
+    for _ in range(100):
+        async with http.get(url) as response:
+            if response.status == 200:
+                return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{url} never known")
+
+
 async def _wait_state(http: aiohttp.ClientSession, url: str, state: str) -> None:
     for _ in range(100):
         async with http.get(url) as response:
@@ -240,6 +250,7 @@ async def test_a_queued_job_whose_request_was_consumed_unprocessed_is_redriven(
     )  # fmt: skip
     await _publish_status(lantern, queued)
     async with aiohttp.ClientSession() as http:
+        await _wait_known(http, f"{lantern.base_url}/api/v1/jobs/{job_id}")
         job, _ = await wait_done(http, lantern.base_url, job_id, timeout=90)
         metrics_url = f"http://127.0.0.1:{settings.worker.metrics_port}/metrics"
         async with http.get(metrics_url) as response:
