@@ -46,7 +46,7 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from latency import wait_ready
-from load import ROOT, WALLET, artworks, process_tree, run_job
+from load import ROOT, WALLET, artworks, process_tree, run_job, stack_env
 
 from streams.broker import free_port
 
@@ -142,13 +142,7 @@ def one_run(mode: str, args: argparse.Namespace, index: int) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix=f"lantern-guarantee-{index}-{mode}-"))
     port = free_port()
     env = {
-        **os.environ,
-        "LANTERN_KAFKA_BOOTSTRAP": "",
-        "LANTERN_KAFKA_DATA_DIR": str(tmp / "kafka"),
-        "LANTERN_STORE_ROOT": str(tmp / "ipfs"),
-        "LANTERN_API_PORT": str(port),
-        "LANTERN_API_WALLET_RATE_PER_MIN": "0",
-        "LANTERN_API_IP_RATE_PER_MIN": "0",
+        **stack_env(tmp, port),
         "LANTERN_KAFKA_PROCESSING_GUARANTEE": MODES[mode],
         "LANTERN_KAFKA_LIBS_DIR": str(ROOT / ".lantern" / "kafka" / "libs"),
     }

@@ -39,6 +39,19 @@ from streams.broker import free_port  # noqa: E402
 WALLET = "0x52908400098527886E0F7030069857D2E4169EE7"
 
 
+def stack_env(tmp: Path, port: int) -> dict[str, str]:
+    """`lantern up` on its own embedded broker and store under ``tmp``, no rate limits."""
+    return {
+        **os.environ,
+        "LANTERN_KAFKA_BOOTSTRAP": "",
+        "LANTERN_KAFKA_DATA_DIR": str(tmp / "kafka"),
+        "LANTERN_STORE_ROOT": str(tmp / "ipfs"),
+        "LANTERN_API_PORT": str(port),
+        "LANTERN_API_WALLET_RATE_PER_MIN": "0",
+        "LANTERN_API_IP_RATE_PER_MIN": "0",
+    }
+
+
 def artworks(n: int, seed: int) -> list[dict[str, Any]]:
     """``n`` distinct settings (different line lengths and colours), deterministic."""
     return [
@@ -173,15 +186,7 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="lantern-load-"))
     port = free_port()
-    env = {
-        **os.environ,
-        "LANTERN_KAFKA_BOOTSTRAP": "",
-        "LANTERN_KAFKA_DATA_DIR": str(tmp / "kafka"),
-        "LANTERN_STORE_ROOT": str(tmp / "ipfs"),
-        "LANTERN_API_PORT": str(port),
-        "LANTERN_API_WALLET_RATE_PER_MIN": "0",
-        "LANTERN_API_IP_RATE_PER_MIN": "0",
-    }
+    env = stack_env(tmp, port)
     base = f"http://127.0.0.1:{port}"
     with (tmp / "up.log").open("wb") as log:
         up = subprocess.Popen(
