@@ -29,8 +29,9 @@ def require_admin(request: web.Request) -> None:
     token = request.app[SETTINGS].api.admin_token
     if not token:
         raise ApiError(403, "forbidden", "operator routes are off: set LANTERN_API_ADMIN_TOKEN")
-    given = request.headers.get("Authorization", "")
-    if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+    # header bytes that are not UTF-8 arrive as surrogates: compare them as the bytes they were
+    given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
+    if not hmac.compare_digest(given, f"Bearer {token}".encode()):
         raise ApiError(
             401, "unauthorized", "a valid operator token is required",
             headers={"WWW-Authenticate": 'Bearer realm="lantern-admin"'},
@@ -39,7 +40,8 @@ def require_admin(request: web.Request) -> None:
 
 def _limit(request: web.Request, default: int, most: int) -> int:
     raw = request.query.get("limit", str(default))
-    if not raw.isdigit() or not 1 <= int(raw) <= most:
+    # ASCII digits only ("²".isdigit() is true, int("²") is not), and no more than fit the range
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 6) or not 1 <= int(raw) <= most:
         raise ApiError(422, "invalid", f"limit: must be a whole number from 1 to {most}",
                        field="limit")  # fmt: skip
     return int(raw)

@@ -29,24 +29,60 @@ class MintBody:
     wallet: str
 
 
+MAX_DEPTH = 16  # a mint body nests three levels; anything deeper is not one
+
+
 async def read_json(request: web.Request, max_bytes: int) -> Any:
     """The body as JSON: 415 if not declared JSON, 413 if too large, 400 if malformed."""
     if request.content_type != "application/json":
         raise ApiError(415, "unsupported_media", "send the body as application/json")
     if request.content_length is not None and request.content_length > max_bytes:
         raise ApiError(413, "too_large", f"the body exceeds {max_bytes} bytes")
-    raw = await request.content.read(max_bytes + 1)
-    if len(raw) > max_bytes:
-        raise ApiError(413, "too_large", f"the body exceeds {max_bytes} bytes")
+    raw = await _read_at_most(request, max_bytes)
     try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        body = json.loads(raw)
+    except RecursionError as exc:
+        raise ApiError(400, "bad_json", f"the body nests deeper than {MAX_DEPTH} levels") from exc
+    except ValueError as exc:  # malformed, not UTF-8, or an integer of thousands of digits
         raise ApiError(400, "bad_json", f"the body is not valid JSON: {exc}") from exc
+    if _depth(body) > MAX_DEPTH:
+        raise ApiError(400, "bad_json", f"the body nests deeper than {MAX_DEPTH} levels")
+    return body
+
+
+async def _read_at_most(request: web.Request, max_bytes: int) -> bytes:
+    """The whole body, however it arrives (segments, chunks); 413 past ``max_bytes``.
+
+    ``StreamReader.read(n)`` returns what is buffered, not ``n`` bytes: read until the end.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(max_bytes + 1 - size):
+        size += len(chunk)
+        if size > max_bytes:
+            raise ApiError(413, "too_large", f"the body exceeds {max_bytes} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _depth(value: Any) -> int:
+    """How deep ``value`` nests (an iterative walk: no recursion for hostile input)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        children = (
+            item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        )
+        for child in children:
+            if isinstance(child, dict | list):
+                stack.append((child, level + 1))
+        deepest = max(deepest, level)
+    return deepest
 
 
 def validate_wallet(value: object, field: str) -> str:
     """An EIP-55 address: all-lower/upper hex is accepted and checksummed, mixed case checked."""
-    if not isinstance(value, str) or not _ADDRESS.match(value):
+    if not isinstance(value, str) or not _ADDRESS.fullmatch(value):  # no trailing newline
         raise invalid([FieldError(field, "must be a 0x address of 40 hex digits")])
     body = value[2:]
     if body != body.lower() and body != body.upper() and not is_checksum_address(value):
