@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -12,8 +13,8 @@ from streams.settings import Settings
 
 from .errors import error_middleware
 from .jobs import JobView
-from .keys import JOBS, LIMITS, METRICS, SETTINGS, STORE, SUBMITTER
-from .limits import Admission
+from .keys import JOBS, LIMITS, METRICS, SETTINGS, STORE, STREAMS, SUBMITTER
+from .limits import Admission, StreamSlots
 from .observe import metrics_middleware
 from .routes import setup_routes
 from .submit import Submitter
@@ -33,6 +34,7 @@ def create_app(settings: Settings) -> web.Application:
     app[STORE] = LocalStore(settings.store.root)
     app[METRICS] = ApiMetrics.create()
     app[LIMITS] = Admission(settings)
+    app[STREAMS] = StreamSlots(settings.api.event_streams, settings.api.event_streams_per_client)
     app.cleanup_ctx.append(_kafka_clients)
     setup_routes(app)
     return app
@@ -55,5 +57,7 @@ def run_api(settings: Settings) -> None:
         host=settings.api.host,
         port=settings.api.port,
         print=None,
-        access_log=None,
+        # one line per request (operator actions included); never headers such as the token
+        access_log=logging.getLogger("api.access"),
+        access_log_format='%a "%r" %s %b %Tfs "%{User-Agent}i"',
     )

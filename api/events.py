@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .keys import JOBS
+from .keys import JOBS, STREAMS
 from .views import find_job, public_job
 
 __all__ = ["KEEPALIVE_S", "job_events"]
@@ -30,6 +30,11 @@ async def job_events(request: web.Request) -> web.StreamResponse:
     """Stream the job's status on each change until it is terminal (or the client leaves)."""
     job_id = request.match_info["job_id"]
     job = find_job(request, job_id)  # 404 before the stream starts
+    with request.app[STREAMS].take(request.remote or "unknown"):  # 429 before it starts
+        return await _stream(request, job_id, job)
+
+
+async def _stream(request: web.Request, job_id: str, job: dict[str, Any]) -> web.StreamResponse:
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream",

@@ -9,10 +9,10 @@ from pinning import LocalStore
 from streams.settings import Settings
 
 from .jobs import JobView
-from .limits import Admission
+from .limits import Admission, StreamSlots
 from .submit import Submitter
 
-__all__ = ["JOBS", "LIMITS", "METRICS", "SETTINGS", "STORE", "SUBMITTER"]
+__all__ = ["JOBS", "LIMITS", "METRICS", "SETTINGS", "STORE", "STREAMS", "SUBMITTER"]
 
 SETTINGS = web.AppKey("settings", Settings)
 SUBMITTER = web.AppKey("submitter", Submitter)
@@ -20,3 +20,4 @@ JOBS = web.AppKey("jobs", JobView)
 STORE = web.AppKey("store", LocalStore)
 METRICS = web.AppKey("metrics", ApiMetrics)
 LIMITS = web.AppKey("limits", Admission)
+STREAMS = web.AppKey("streams", StreamSlots)

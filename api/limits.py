@@ -11,7 +11,8 @@ import contextlib
 import logging
 import math
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
+from collections.abc import Iterator
 
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -23,7 +24,7 @@ from streams.topics import TopicNames
 
 from .errors import ApiError
 
-__all__ = ["Admission", "BacklogMonitor", "RateLimiter"]
+__all__ = ["Admission", "BacklogMonitor", "RateLimiter", "StreamSlots"]
 
 log = logging.getLogger(__name__)
 
@@ -147,3 +148,29 @@ class Admission:
         self.backlog.admit()
         self.ips.take(request.remote or "unknown")
         self.wallets.take(wallet)
+
+
+class StreamSlots:
+    """Event streams open at once, in all and per client address, each under its cap."""
+
+    def __init__(self, total: int, per_client: int) -> None:
+        self.total, self.per_client = total, per_client
+        self.open: Counter[str] = Counter()
+
+    @contextlib.contextmanager
+    def take(self, client: str) -> Iterator[None]:
+        """Hold a slot for ``client`` while the stream is open; 429 if none is free."""
+        retry = {"Retry-After": "5"}
+        if sum(self.open.values()) >= self.total:
+            message = "too many event streams are open; poll the job's status instead"
+            raise ApiError(429, "too_many_streams", message, headers=retry)
+        if self.open[client] >= self.per_client:
+            message = f"at most {self.per_client} event streams per client; close one or poll"
+            raise ApiError(429, "too_many_streams", message, headers=retry)
+        self.open[client] += 1
+        try:
+            yield
+        finally:
+            self.open[client] -= 1
+            if not self.open[client]:
+                del self.open[client]

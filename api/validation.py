@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from dataclasses import dataclass
@@ -32,13 +33,18 @@ class MintBody:
 MAX_DEPTH = 16  # a mint body nests three levels; anything deeper is not one
 
 
-async def read_json(request: web.Request, max_bytes: int) -> Any:
-    """The body as JSON: 415 if not declared JSON, 413 if too large, 400 if malformed."""
+async def read_json(request: web.Request, max_bytes: int, timeout: float = 10.0) -> Any:
+    """The body as JSON: 415 if not declared JSON, 413 if too large, 400 if malformed, 408 if
+    it is not in whole within ``timeout`` seconds (a client trickling bytes holds no slot)."""
     if request.content_type != "application/json":
         raise ApiError(415, "unsupported_media", "send the body as application/json")
     if request.content_length is not None and request.content_length > max_bytes:
         raise ApiError(413, "too_large", f"the body exceeds {max_bytes} bytes")
-    raw = await _read_at_most(request, max_bytes)
+    try:
+        async with asyncio.timeout(timeout):
+            raw = await _read_at_most(request, max_bytes)
+    except TimeoutError as exc:
+        raise ApiError(408, "body_timeout", f"the body did not arrive within {timeout:g}s") from exc
     try:
         body = json.loads(raw)
     except RecursionError as exc:

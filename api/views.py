@@ -38,7 +38,9 @@ _JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 async def submit_mint(request: web.Request) -> web.Response:
     """``POST /api/v1/mints`` → 202 with the job's id and where to follow it."""
     settings = request.app[SETTINGS]
-    body = parse_mint_body(await read_json(request, settings.api.max_body_bytes))
+    body = parse_mint_body(
+        await read_json(request, settings.api.max_body_bytes, settings.api.body_timeout_s)
+    )
     job_id = await _accept(request, body)
     return web.json_response(
         {
@@ -60,7 +62,7 @@ async def get_job(request: web.Request) -> web.Response:
 async def legacy_queue_mint(request: web.Request) -> web.Response:
     """``POST /api/gen1/queue-mint {settings, walletAddress}`` → ``{jobId}`` (the original's)."""
     settings = request.app[SETTINGS]
-    raw = await read_json(request, settings.api.max_body_bytes)
+    raw = await read_json(request, settings.api.max_body_bytes, settings.api.body_timeout_s)
     body = parse_mint_body(
         raw, wallet_field="walletAddress", allowed=frozenset({"settings", "walletAddress"})
     )

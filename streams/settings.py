@@ -170,6 +170,16 @@ class ApiSettings:
     wallet_rate_per_min: int = 30  # submissions per wallet per minute, per API replica
     ip_rate_per_min: int = 120  # submissions per client IP per minute, per API replica
     admin_token: str = field(default="", repr=False)  # bearer token of the operator routes
+    event_streams: int = 1000  # Server-Sent Event streams open at once, in all (429 beyond)
+    event_streams_per_client: int = 8  # … from one client address
+    body_timeout_s: float = 10.0  # a request body not in whole by then is answered 408
+    # GET /api/v1/preview.png: renders at once in this process, renders waiting for a slot
+    # (beyond both: 429), new renders per client IP per minute (cache hits are free), and the
+    # longest query value or key read (longer: 422; settings values are short scalars)
+    preview_concurrency: int = 2
+    preview_queue: int = 8
+    preview_rate_per_min: int = 120
+    preview_max_value_chars: int = 64
 
     @property
     def base_url(self) -> str:

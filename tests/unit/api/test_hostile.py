@@ -14,6 +14,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from api.app import create_app
+from api.errors import ApiError
+from api.keys import JOBS, STREAMS
+from api.limits import StreamSlots
 from streams.settings import Settings
 
 WALLET = "0x52908400098527886E0F7030069857D2E4169EE7"
@@ -85,8 +88,11 @@ async def test_a_limit_that_is_not_a_small_ascii_number_is_a_422(
         assert (await r.json())["error"]["field"] == "limit"
 
 
-async def raw_post(client: TestClient, head: bytes, parts: list[bytes]) -> bytes:
-    """Send a request in separate TCP segments, with a pause between them."""
+async def raw_post(
+    client: TestClient, head: bytes, parts: list[bytes], *, whole: bool = True
+) -> bytes:
+    """Send a request in separate TCP segments, with a pause between them; the answer (or,
+    with ``whole=False``, its status line: the server may linger reading the unread body)."""
     reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
     writer.write(head)
     for part in parts:
@@ -94,7 +100,7 @@ async def raw_post(client: TestClient, head: bytes, parts: list[bytes]) -> bytes
         await asyncio.sleep(0.05)
         writer.write(part)
     await writer.drain()
-    answer = await reader.read()
+    answer = await (reader.read() if whole else reader.readline())
     writer.close()
     return answer
 
@@ -121,3 +127,53 @@ async def test_an_oversized_chunked_body_is_a_413(client: TestClient, settings: 
     )
     answer = await raw_post(client, head, [*chunks, b"0\r\n\r\n"])
     assert answer.startswith(b"HTTP/1.1 413"), answer[:300]
+
+
+@pytest.fixture
+async def capped_client(aiohttp_client: Any, settings: Settings) -> TestClient:
+    """The API with small caps: 3 event streams per client, 5 in all, bodies within 0.3 s."""
+    api = dataclasses.replace(
+        settings.api, event_streams=5, event_streams_per_client=3, body_timeout_s=0.3
+    )
+    app: web.Application = create_app(dataclasses.replace(settings, api=api))
+    app[JOBS].accept({"job_id": "a" * 32, "state": "queued", "progress": 0})
+    result: TestClient = await aiohttp_client(app)
+    return result
+
+
+async def test_event_streams_are_capped_per_client(capped_client: TestClient) -> None:
+    url = f"/api/v1/jobs/{'a' * 32}/events"
+    streams = [await capped_client.get(url) for _ in range(3)]
+    try:
+        assert [r.status for r in streams] == [200, 200, 200]
+        async with capped_client.get(url) as refused:
+            assert refused.status == 429
+            assert refused.headers["Retry-After"] == "5"
+            assert (await refused.json())["error"]["code"] == "too_many_streams"
+    finally:
+        for response in streams:
+            response.close()
+    for _ in range(50):  # the server sees the streams close and frees their slots
+        if not capped_client.app[STREAMS].open:
+            break
+        await asyncio.sleep(0.05)
+    async with capped_client.get(url) as again:
+        assert again.status == 200
+
+
+def test_stream_slots_cap_the_total_across_clients() -> None:
+    slots = StreamSlots(total=2, per_client=2)
+    with slots.take("a"), slots.take("b"):
+        with pytest.raises(ApiError) as refused, slots.take("c"):
+            pass
+        assert refused.value.status == 429
+    assert not slots.open
+
+
+async def test_a_body_trickling_in_is_cut_off_with_408(capped_client: TestClient) -> None:
+    head = (
+        b"POST /api/v1/mints HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 100\r\nConnection: close\r\n\r\n"
+    )
+    answer = await raw_post(capped_client, head, [b'{"settings": '], whole=False)  # then nothing
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:300]
