@@ -35,7 +35,6 @@ import os
 import signal
 import time
 from collections.abc import Callable, Iterable
-from pathlib import Path
 
 import faust
 from aiokafka.partitioner import DefaultPartitioner
@@ -45,6 +44,7 @@ from render import assemble_gif, gif_header
 
 from .blocks import BlockStore
 from .errors import PipelineError
+from .ids import check_job_id, valid_job_id
 from .job import JobSpec
 from .pipeline import Pipeline
 from .rendering import FAILED, FINISHED, STALE, FrameBlock
@@ -226,6 +226,7 @@ def attach(app: faust.App, pipe: Pipeline, out: faust.TopicT) -> faust.TopicT:
         async for frame in frames:
             job_id = frame.spec.job_id
             async with pipe.guard(job_id, "assemble", frame, name, job_id) as outcome:
+                check_job_id(job_id)  # a forged id: dead-lettered before any table or file
                 state = assemblies.get(job_id)
                 if frame.index < 0:  # a signal: the job has ended, or its state is stale
                     if forgets(state, frame.index, frame.spec.generation, time.time()):
@@ -240,7 +241,7 @@ def attach(app: faust.App, pipe: Pipeline, out: faust.TopicT) -> faust.TopicT:
                     await _repin(pipe, out, assemblies, frame.spec, state)
                     continue
                 before = state.count
-                present = _block_present(store.root, job_id)
+                present = _block_present(store, job_id)
                 for start, digests in new_runs(state, frame.index, frame.digests, present):
                     blocks[f"{job_id}:{start}"] = ",".join(digests)
                     state = state.with_run(start, len(digests))
@@ -259,7 +260,7 @@ def attach(app: faust.App, pipe: Pipeline, out: faust.TopicT) -> faust.TopicT:
                 # killed before that finishes the job again from them
                 await app.producer.flush()
                 await asyncio.to_thread(store.drop, job_id)
-            if outcome.final and frame.index >= 0:
+            if outcome.final and frame.index >= 0 and valid_job_id(job_id):
                 # dead-lettered here: the job has failed; forget it as for any failed drive
                 failed = FrameBlock(spec=frame.spec, index=FAILED, digests=[])
                 await pipe.publish(topic, job_id, failed)
@@ -373,10 +374,9 @@ async def _forget(
     log.info("forgot job=%s (%s)", job_id, kind)
 
 
-def _block_present(root: Path, job_id: str) -> Callable[[int], bool]:
-    """Whether frame ``index``'s block file is in the block store (``BlockStore``'s layout)."""
-    folder = root / job_id
-    return lambda index: (folder / f"{index}.blk").exists()
+def _block_present(store: BlockStore, job_id: str) -> Callable[[int], bool]:
+    """Whether frame ``index``'s block file is in the block store (paths checked by it)."""
+    return lambda index: store.has(job_id, index)
 
 
 def _write_gif(store: BlockStore, spec: JobSpec, digests: list[str]) -> bytes:

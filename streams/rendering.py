@@ -14,6 +14,7 @@ import faust
 
 from .blocks import render_to_store
 from .errors import InjectedFault
+from .ids import valid_job_id
 from .job import JobSpec
 from .pipeline import Pipeline
 
@@ -99,7 +100,7 @@ def attach(app: faust.App, pipe: Pipeline, out: faust.TopicT) -> faust.TopicT:
                 await pipe.publish(out, spec.job_id, frame)
                 if pipe.metrics is not None:
                     pipe.metrics.frames.inc(len(digests))
-            if outcome.final:
+            if outcome.final and valid_job_id(spec.job_id):
                 # the job has failed: tell the assembler to forget it
                 failed = FrameBlock(spec=spec, index=FAILED, digests=[])
                 await pipe.publish(out, spec.job_id, failed)
