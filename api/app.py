@@ -16,6 +16,7 @@ from .jobs import JobView
 from .keys import JOBS, LIMITS, METRICS, SETTINGS, STORE, STREAMS, SUBMITTER
 from .limits import Admission, StreamSlots
 from .observe import metrics_middleware
+from .preview import preview_pool
 from .routes import setup_routes
 from .submit import Submitter
 
@@ -36,6 +37,7 @@ def create_app(settings: Settings) -> web.Application:
     app[LIMITS] = Admission(settings)
     app[STREAMS] = StreamSlots(settings.api.event_streams, settings.api.event_streams_per_client)
     app.cleanup_ctx.append(_kafka_clients)
+    app.cleanup_ctx.append(preview_pool)  # previews render in processes of their own
     setup_routes(app)
     return app
 

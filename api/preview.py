@@ -6,9 +6,17 @@ read as JSON scalars (``true``, ``0.2``, ``5``) or else as strings. Validation i
 a bad value answers 422 naming ``settings.<path>``. Two more keys choose the picture: ``size``
 (64–512, default 256) and ``frame`` (0–99 of the default 100-frame loop, default 0).
 
-Frames are rendered off the event loop (``asyncio.to_thread``), at most two at a time, and
-kept in an LRU keyed by a hash of the normalised settings, so a slider dragged back and forth
-or two dialects of the same settings cost one render.
+Frames are rendered off the event loop, in the app's ``PreviewPool`` of worker processes when
+its cleanup context ``preview_pool`` runs (else in threads), and kept in an LRU keyed by a
+hash of the normalised settings, so a slider dragged back and forth or two dialects of the same
+settings cost one render. Renders are bounded (``ApiSettings``): ``preview_concurrency`` at once,
+``preview_queue`` more waiting for a slot, beyond that 429 with ``Retry-After``; each client
+address may start ``preview_rate_per_min`` new renders a minute (cache hits, 304s and joining a
+render already in flight are free). A render nobody waits for any more (every client went away
+while it was queued) leaves the queue; one already running finishes and is cached.
+
+Query values are read in one linear pass (no backtracking pattern), and a value or key longer
+than ``preview_max_value_chars`` is refused with 422 before anything else reads it.
 """
 
 from __future__ import annotations
@@ -17,8 +25,13 @@ import asyncio
 import hashlib
 import io
 import json
+import logging
+import multiprocessing
 import re
 from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from aiohttp import web
@@ -28,15 +41,22 @@ from pinning.metadata import RENDERER_VERSION
 from render import Gen1Settings, RenderOptions, SettingsError, render_frame
 from render.errors import FieldError
 
-from .errors import invalid
+from .errors import ApiError, invalid
+from .keys import SETTINGS
+from .limits import RateLimiter
 
-__all__ = ["PreviewCache", "Previews"]
+__all__ = ["PREVIEW_POOL", "PreviewCache", "PreviewPool", "Previews", "preview_pool"]
+
+log = logging.getLogger(__name__)
 
 DEFAULT_SIZE = 256
 MAX_SIZE = 512  # a preview, not a render: full-size frames are the pipeline's job
 FRAMES = 100  # the frame index is taken on the default loop, as the job renders it
+MAX_VALUE_CHARS = 64  # a query value or key longer than this is refused (ApiSettings' default)
 _RESERVED = frozenset({"size", "frame"})
-_NUMBER = re.compile(r"^-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+_DIGITS = frozenset("0123456789")  # ASCII only: str.isdigit() also takes "²" and "٣"
+_BUSY_RETRY_S = 2  # Retry-After when every slot and queue place is taken
+_POLL_S = 0.1  # how often a waiting request looks whether its client is still connected
 
 
 class PreviewCache:
@@ -68,18 +88,85 @@ class PreviewCache:
             self._bytes -= len(evicted)
 
 
-class Previews:
-    """The preview handler with its cache, its in-flight renders and its concurrency bound."""
+class PreviewPool:
+    """Preview renders in ``workers`` processes of their own (forkserver: no copy of the API's
+    threads or sockets), so a render's CPU time never holds the API's interpreter (GIL)."""
 
-    def __init__(self, cache: PreviewCache | None = None, concurrency: int = 2) -> None:
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self.executor = self._new()
+
+    def _new(self) -> ProcessPoolExecutor:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["api.preview"])  # numpy and the renderer, imported once
+        return ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
+
+    async def run(self, fn: Callable[..., bytes], *args: Any) -> bytes:
+        """``fn(*args)`` in a worker process; a crashed pool is replaced (and this call 503s)."""
+        executor = self.executor
+        try:
+            return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)
+        except BrokenProcessPool:
+            if self.executor is executor:
+                log.warning("preview render pool broke; starting a new one")
+                self.executor = self._new()
+                executor.shutdown(wait=False, cancel_futures=True)
+            raise ApiError(503, "unavailable", "the preview renderer restarted; retry") from None
+
+    def close(self) -> None:
+        """Stop the workers; renders not yet started are dropped."""
+        self.executor.shutdown(wait=True, cancel_futures=True)
+
+
+PREVIEW_POOL = web.AppKey("preview_pool", PreviewPool)
+
+
+async def preview_pool(app: web.Application) -> AsyncIterator[None]:
+    """Cleanup context: the preview render processes, for the app's lifetime
+    (``app.cleanup_ctx.append(preview_pool)``; without it, or with ``preview_in_processes``
+    off, previews render in threads)."""
+    api = app[SETTINGS].api
+    if not api.preview_in_processes:
+        yield
+        return
+    pool = PreviewPool(max(1, api.preview_concurrency))
+    app[PREVIEW_POOL] = pool
+    yield
+    await asyncio.to_thread(pool.close)
+
+
+class _Render:
+    """One render in flight: its task, how many requests wait for it, whether it has a slot."""
+
+    __slots__ = ("started", "task", "waiters")
+
+    def __init__(self) -> None:
+        self.task: asyncio.Task[bytes] | None = None
+        self.waiters = 0
+        self.started = False  # holds a slot: it runs to the end (a thread cannot be stopped)
+
+
+class Previews:
+    """The preview handler with its cache, its in-flight renders and their bounds.
+
+    The bounds come from the app's ``ApiSettings`` on the first request (the route table makes
+    one ``Previews`` per app).
+    """
+
+    def __init__(self, cache: PreviewCache | None = None) -> None:
         self.cache = cache or PreviewCache()
-        self._inflight: dict[str, asyncio.Task[bytes]] = {}
-        self._concurrency = concurrency
+        self._inflight: dict[str, _Render] = {}
+        self._concurrency = 2
+        self._queue = 8
+        self._max_chars = MAX_VALUE_CHARS
+        self._rates: RateLimiter | None = None  # made on first use, from the app's settings
+        self._pool: PreviewPool | None = None  # the app's, if it has one; else threads
         self._slots: asyncio.Semaphore | None = None  # made on first use, in the app's loop
 
     async def get(self, request: web.Request) -> web.Response:
-        """``GET /api/v1/preview.png?…`` → ``image/png`` (422 naming the bad field)."""
-        settings, size, frame = parse_query(request.query)
+        """``GET /api/v1/preview.png?…`` → ``image/png`` (422 naming the bad field, 429 busy)."""
+        rates = self._configure(request)
+        settings, size, frame = parse_query(request.query, self._max_chars)
         key = preview_key(settings, size, frame)
         etag = f'"{key}"'
         headers = {"ETag": etag, "Cache-Control": "public, max-age=86400"}
@@ -88,39 +175,124 @@ class Previews:
         png = self.cache.get(key)
         headers["X-Preview-Cache"] = "hit" if png is not None else "miss"
         if png is None:
-            task = self._inflight.get(key)
-            if task is None:
-                task = asyncio.create_task(self._render(key, settings, size, frame))
-                self._inflight[key] = task
-                task.add_done_callback(lambda _: self._inflight.pop(key, None))
-            # shielded: a client that gives up (the page aborts stale previews) does not
-            # cancel a render that others may be waiting for or that the cache will keep
-            png = await asyncio.shield(task)
+            render = self._inflight.get(key)
+            if render is None:
+                render = self._start(request, rates, key, settings, size, frame)
+            png = await self._wait(request, key, render)
         return web.Response(body=png, content_type="image/png", headers=headers)
 
-    async def _render(self, key: str, settings: Gen1Settings, size: int, frame: int) -> bytes:
+    def _configure(self, request: web.Request) -> RateLimiter:
+        if self._rates is None:
+            api = request.app[SETTINGS].api
+            self._concurrency = max(1, api.preview_concurrency)
+            self._queue = max(0, api.preview_queue)
+            self._max_chars = api.preview_max_value_chars
+            self._rates = RateLimiter(api.preview_rate_per_min, "address")
+            self._pool = request.app.get(PREVIEW_POOL)
+        return self._rates
+
+    def _start(
+        self,
+        request: web.Request,
+        rates: RateLimiter,
+        key: str,
+        settings: Gen1Settings,
+        size: int,
+        frame: int,
+    ) -> _Render:
+        """A new render, if there is room and the client is within its rate (else 429)."""
+        if len(self._inflight) >= self._concurrency + self._queue:
+            raise ApiError(
+                429, "busy",
+                f"{len(self._inflight)} previews are rendering or waiting; retry shortly",
+                headers={"Retry-After": str(_BUSY_RETRY_S)},
+            )  # fmt: skip
+        try:
+            rates.take(request.remote or "unknown")
+        except ApiError as exc:  # the limiter speaks of submissions
+            raise ApiError(
+                429, "rate_limited",
+                "too many new previews from this address; "
+                f"retry in {(exc.headers or {}).get('Retry-After', '?')}s",
+                headers=exc.headers,
+            ) from None  # fmt: skip
+        render = _Render()
+        render.task = asyncio.create_task(self._render(render, key, settings, size, frame))
+        render.task.add_done_callback(lambda _: self._forget(key, render))
+        self._inflight[key] = render
+        return render
+
+    async def _wait(self, request: web.Request, key: str, render: _Render) -> bytes:
+        """The render's PNG; leaves (and drops a queued render no one else wants) when the
+        client goes away or this handler is cancelled. Never cancels a running render."""
+        task = render.task
+        assert task is not None
+        render.waiters += 1
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=_POLL_S)
+                if done:
+                    return task.result()
+                if request.transport is None or request.transport.is_closing():
+                    raise ApiError(499, "client_closed", "the client closed the connection")
+        finally:
+            render.waiters -= 1
+            if render.waiters == 0 and not render.started and not task.done():
+                task.cancel()
+                self._forget(key, render)  # a new request starts afresh, not on a dying task
+
+    def _forget(self, key: str, render: _Render) -> None:
+        if self._inflight.get(key) is render:
+            del self._inflight[key]
+
+    async def _render(
+        self, render: _Render, key: str, settings: Gen1Settings, size: int, frame: int
+    ) -> bytes:
         if self._slots is None:
             self._slots = asyncio.Semaphore(self._concurrency)
-        async with self._slots:
-            png = await asyncio.to_thread(render_png, settings, size, frame)
+        async with self._slots:  # waiting here is "queued": cancellable
+            render.started = True
+            png = await self._run(render_png, settings, size, frame)
         self.cache.put(key, png)
         return png
 
+    async def _run(self, fn: Callable[..., bytes], *args: Any) -> bytes:
+        if self._pool is not None:
+            return await self._pool.run(fn, *args)
+        return await asyncio.to_thread(fn, *args)
 
-def parse_query(query: Any) -> tuple[Gen1Settings, int, int]:
-    """Settings, size and frame from the query; 422 listing every bad field (POST's paths)."""
+
+def parse_query(query: Any, max_chars: int = MAX_VALUE_CHARS) -> tuple[Gen1Settings, int, int]:
+    """Settings, size and frame from the query; 422 listing every bad field (POST's paths).
+
+    A key or value longer than ``max_chars`` is refused before it is read any further.
+    """
     problems: list[FieldError] = []
+    values: dict[str, list[str]] = {}
+    for key, value in query.items():  # one pass: getall() per key would be quadratic
+        values.setdefault(key, []).append(value)
     nested: dict[str, Any] = {}
-    for key in set(query.keys()):
-        values = query.getall(key)
+    too_long = f"is longer than {max_chars} characters"
+    over_long = 0
+    for key, given in values.items():
+        path = key if key in _RESERVED else f"settings.{key}"
+        if len(key) > max_chars:
+            problems.append(FieldError(f"{path[: max_chars + 9]}…", f"key {too_long}"))
+            over_long += 1
+            continue
+        if any(len(v) > max_chars for v in given):
+            problems.append(FieldError(path, too_long))
+            over_long += 1
+            continue
         if key in _RESERVED:
             continue
-        path = f"settings.{key}"
-        if len(values) > 1:
+        if len(given) > 1:
             problems.append(FieldError(path, "is given more than once"))
             continue
-        if not _place(nested, key.split("."), _scalar(values[0])):
+        if not _place(nested, key.split("."), _scalar(given[0])):
             problems.append(FieldError(path, "conflicts with another key"))
+    if over_long:  # nothing over-long reaches the settings' validation
+        raise invalid(sorted(problems, key=lambda e: e.field))
     size = _bounded(query, "size", DEFAULT_SIZE, 64, MAX_SIZE, problems)
     frame = _bounded(query, "frame", 0, 0, FRAMES - 1, problems)
     settings = None
@@ -155,12 +327,48 @@ def _scalar(text: str) -> object:
     """A query value as the JSON scalar it spells (true, false, a number), else the string."""
     if text in ("true", "false"):
         return text == "true"
-    if _NUMBER.match(text):
-        try:
-            return int(text) if "." not in text and "e" not in text.lower() else float(text)
-        except ValueError:  # more digits than Python converts: not a usable number anyway
-            return text
-    return text
+    number = _number(text)
+    return text if number is None else number
+
+
+def _number(text: str) -> int | float | None:
+    """The number ``text`` spells (``-?(digits[.digits]|.digits)([eE][+-]?digits)?``), or None.
+
+    One left-to-right pass, O(len(text)): a backtracking pattern took seconds on 8,000 digits
+    followed by a letter, holding the event loop.
+    """
+    n, i = len(text), 0
+    if i < n and text[i] == "-":
+        i += 1
+    start = i
+    while i < n and text[i] in _DIGITS:
+        i += 1
+    digits = i - start
+    fraction = i < n and text[i] == "."
+    if fraction:
+        i += 1
+        start = i
+        while i < n and text[i] in _DIGITS:
+            i += 1
+        digits += i - start
+    if digits == 0:
+        return None
+    exponent = i < n and text[i] in "eE"
+    if exponent:
+        i += 1
+        if i < n and text[i] in "+-":
+            i += 1
+        start = i
+        while i < n and text[i] in _DIGITS:
+            i += 1
+        if i == start:
+            return None
+    if i != n:
+        return None
+    try:
+        return float(text) if fraction or exponent else int(text)
+    except ValueError:  # more digits than Python converts: not a usable number anyway
+        return None
 
 
 def _place(tree: dict[str, Any], parts: list[str], value: object) -> bool:

@@ -180,6 +180,9 @@ class ApiSettings:
     preview_queue: int = 8
     preview_rate_per_min: int = 120
     preview_max_value_chars: int = 64
+    # previews render in a forkserver pool of preview_concurrency processes when the app runs
+    # api.preview.preview_pool (off: in threads of the API process, as the unit tests do)
+    preview_in_processes: bool = True
 
     @property
     def base_url(self) -> str:
