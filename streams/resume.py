@@ -33,6 +33,7 @@ one corrected here.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any, cast
 
 import faust
@@ -115,8 +116,9 @@ async def _seek(consumer: Any, streams: set[TP]) -> None:
     fresh = [tp for tp in streams if consumer._committed_offset.get(tp) is None]
     if fresh:
         starts = await consumer.earliest_offsets(*fresh)
-        for tp in fresh:
-            await consumer.seek(tp, starts[tp])
+        # in the consumer's own thread (faust runs aiokafka in one): a seek from this thread
+        # wakes nothing there, and the fetcher was seen to sleep for good
+        await consumer.seek_wait({tp: starts[tp] for tp in fresh})
 
 
 class LanternTableManager(TableManager):
@@ -132,6 +134,18 @@ class LanternTableManager(TableManager):
 
 class LanternConsumer(faust_aiokafka.Consumer):
     """faust's aiokafka consumer, committing only offsets whose events were all processed."""
+
+    last_delivery: float = 0.0  # monotonic time the fetcher last handed over a record
+
+    def _to_message(self, tp: TP, record: Any) -> Any:
+        self.last_delivery = time.monotonic()
+        return super()._to_message(tp, record)
+
+    async def reseek(self) -> None:
+        """Seek every stream partition to its committed offset again (see ``_seek``)."""
+        changelogs = self.app.tables.changelog_topics
+        streams = {tp for tp in self.assignment() if tp.topic not in changelogs}
+        await _seek(self, streams)
 
     def ack(self, message: Message) -> bool:
         """Ack a processed event; an event the stream skipped unprocessed is not acked."""

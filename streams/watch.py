@@ -161,8 +161,9 @@ def attach(
         jobs = [job for job_id, job in list(table.items()) if job is not None and owned(job_id)]
         for job in stalled(jobs, now, r.stall_after_s):
             await _redrive(pipe, requests, job, now)
-        committed = await offsets.fetch() if any(j.state == "queued" for j in jobs) else {}
+        committed = await offsets.fetch()
         if committed is not None:
+            await _kick_idle_fetcher(app, pipe.names.mint_requests, committed)
             # twice in a row: the split may have taken the request a moment before its first
             # status reached the table
             seen = {(job.job_id, job.generation): job for job in lost(jobs, committed)}
@@ -177,6 +178,36 @@ def attach(
         for job in expired(jobs, now, r.retention_s, keep):
             purge = StatusEvent(job_id=job.job_id, state=job.state, progress=0, purge=True)
             await pipe.publish(pipe.status_topic, job.job_id, purge)
+
+
+FETCH_IDLE_S = 20.0
+
+
+async def _kick_idle_fetcher(app: faust.App, topic: str, committed: Mapping[int, int]) -> None:
+    """Seek the consumer again when requests wait beyond the committed offsets of its
+    ``topic`` partitions and it has handed over nothing for ``FETCH_IDLE_S``: its fetcher was
+    seen to sleep for good after a start with requests waiting (a rare stall not explained
+    yet). A seek restarts it; the requests are read from their committed offsets, so nothing
+    is skipped and at most some are read twice."""
+    consumer: Any = app.consumer  # a LanternConsumer (streams/resume.py)
+    tables: Any = app.tables
+    if not hasattr(consumer, "reseek") or not tables.recovery.completed.is_set():
+        return
+    if not consumer.last_delivery:
+        consumer.last_delivery = time.monotonic()  # the clock starts once it could fetch
+    idle = time.monotonic() - consumer.last_delivery
+    busy = consumer.unacked or any(not agent.channel.queue.empty() for agent in app.agents.values())
+    if idle <= FETCH_IDLE_S or busy:  # a full pipeline is not a sleeping fetcher
+        return
+    tps = [tp for tp in consumer.assignment() if tp.topic == topic]
+    if not tps:
+        return
+    ends = await consumer.highwaters(*tps)
+    waiting = sum(max(0, ends[tp] - committed.get(tp.partition, 0)) for tp in tps)
+    if waiting:
+        log.warning("fetcher idle %.0fs with %d requests waiting: seeking again", idle, waiting)
+        consumer.last_delivery = time.monotonic()
+        await consumer.reseek()
 
 
 async def _republish(pipe: Pipeline, requests: faust.TopicT, job: JobStatus, reason: str) -> None:
