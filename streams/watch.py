@@ -211,7 +211,7 @@ async def _kick_idle_fetcher(app: faust.App, topic: str, committed: Mapping[int,
 
 
 async def _republish(pipe: Pipeline, requests: faust.TopicT, job: JobStatus, reason: str) -> None:
-    """Publish a queued job's request again (next generation), then its status saying where."""
+    """A queued job's request was lost (or lies nowhere known): publish it again."""
     if job.stalls >= MAX_REDRIVES:
         log.warning("lost job=%s: giving up after %d re-drives", job.job_id, job.stalls)
         await pipe.report(
@@ -219,32 +219,17 @@ async def _republish(pipe: Pipeline, requests: faust.TopicT, job: JobStatus, rea
             error=f"its request was lost {job.stalls + 1} times",
         )  # fmt: skip
         return
-    generation = job.generation + 1
-    assert job.request is not None
-    request = MintRequest(**{**job.request, "generation": generation, "attempt": 1})
-    log.warning("%s job=%s request at %s:%s: re-publishing (generation %d)", reason,
-                job.job_id, job.request_partition, job.request_offset, generation)  # fmt: skip
-    sent = await requests.send(key=job.job_id, value=request)
-    meta = await sent
-    await pipe.publish(
-        pipe.status_topic,
-        job.job_id,
-        StatusEvent(
-            job_id=job.job_id, state="queued", progress=0, stage="watch",
-            detail=f"request {reason}; published again", stalls=job.stalls + 1,
-            generation=generation, request_partition=meta.partition,
-            request_offset=meta.offset, at=time.time(),
-        ),
-    )  # fmt: skip
-    if pipe.metrics is not None:
-        pipe.metrics.redriven.labels(reason).inc()
+    where = f"{job.request_partition}:{job.request_offset}"
+    log.warning("%s job=%s request at %s: re-publishing (generation %d)", reason, job.job_id,
+                where, job.generation + 1)  # fmt: skip
+    await _drive_again(pipe, requests, job, reason, state="queued", stage="watch",
+                       detail=f"request {reason}; published again")  # fmt: skip
 
 
 async def _redrive(pipe: Pipeline, requests: faust.TopicT, job: JobStatus, now: float) -> None:
     idle = now - job.updated_at
     if pipe.metrics is not None:
         pipe.metrics.stalled.inc()
-        pipe.metrics.redriven.labels("stalled").inc()
     if job.stalls >= MAX_REDRIVES:
         log.warning("stalled job=%s idle=%.0fs: giving up", job.job_id, idle)
         await pipe.report(
@@ -252,19 +237,35 @@ async def _redrive(pipe: Pipeline, requests: faust.TopicT, job: JobStatus, now: 
             detail="stalled", error=f"no progress for {idle:.0f}s after {job.stalls} re-drives",
         )  # fmt: skip
         return
-    generation = job.generation + 1
-    assert job.request is not None
-    request = MintRequest(**{**job.request, "generation": generation, "attempt": 1})
     log.warning("stalled job=%s idle=%.0fs: re-driving (generation %d)", job.job_id, idle,
-                generation)  # fmt: skip
-    await pipe.publish(
-        pipe.status_topic,
-        job.job_id,
-        StatusEvent(
-            job_id=job.job_id, state=job.state, progress=0, stage=job.stage,
-            detail=f"stalled for {idle:.0f}s; re-driven", stalled=True, stalls=job.stalls + 1,
-            generation=generation,
-            at=time.time(),
-        ),
+                job.generation + 1)  # fmt: skip
+    await _drive_again(pipe, requests, job, "stalled", state=job.state, stage=job.stage,
+                       detail=f"stalled for {idle:.0f}s; re-driven", stalled=True)  # fmt: skip
+
+
+async def _drive_again(
+    pipe: Pipeline,
+    requests: faust.TopicT,
+    job: JobStatus,
+    reason: str,
+    *,
+    state: str,
+    stage: str,
+    detail: str,
+    stalled: bool = False,
+) -> None:
+    """The job's request again with the next generation, then a status saying where it lies
+    (the request first, as the API publishes it: a status never speaks for a request not on
+    the log)."""
+    assert job.request is not None
+    generation = job.generation + 1
+    request = MintRequest(**{**job.request, "generation": generation, "attempt": 1})
+    meta = await (await requests.send(key=job.job_id, value=request))
+    status = StatusEvent(
+        job_id=job.job_id, state=state, progress=0, stage=stage, detail=detail,
+        stalled=stalled, stalls=job.stalls + 1, generation=generation,
+        request_partition=meta.partition, request_offset=meta.offset, at=time.time(),
     )  # fmt: skip
-    await pipe.publish(requests, job.job_id, request)
+    await pipe.publish(pipe.status_topic, job.job_id, status)
+    if pipe.metrics is not None:
+        pipe.metrics.redriven.labels(reason).inc()
