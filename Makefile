@@ -1,6 +1,12 @@
 # Lantern: `make run` sets everything up and runs it; `make test` sets up and runs every test.
 PY      := .venv/bin/python
 VENV    := .venv/.installed
+# Every Python package at one version and hash (dev tools included), for CI and developers alike;
+# the runtime part alone for the container image. `make lock` renews both from pyproject.toml.
+LOCK         := requirements.lock
+RUNTIME_LOCK := requirements-runtime.lock
+LOCK_TOOLS   := .lantern/lock-tools/.installed
+LOCK_ARGS    ?=
 KAFKA   := .lantern/kafka/libs/.installed
 JS      := tests/js/node_modules/.installed
 BENCH_JS := bench/node_modules/.installed
@@ -9,15 +15,38 @@ SYSTEM  := .lantern/system.installed
 APT_PACKAGES := chromium gifsicle
 PYTEST_ARGS ?=
 
-.PHONY: setup run test test-unit test-integration lint fmt type bench clean
+.PHONY: setup run test test-unit test-integration lint fmt type bench lock clean
 
 setup: $(VENV) $(KAFKA)
 
-$(VENV): pyproject.toml
+$(VENV): pyproject.toml $(LOCK)
 	python3 -m venv .venv
 	.venv/bin/pip install -q --upgrade pip
-	# compat mode: the project root on sys.path, so render/ streams/ api/ import as they lie
-	.venv/bin/pip install -q -e ".[dev]" --config-settings editable_mode=compat
+	# the locked set, hashes checked (setuptools too, which builds the project below)
+	.venv/bin/pip install -q -r $(LOCK)
+	# the project alone; compat mode: the project root on sys.path, so render/ streams/ api/
+	# import as they lie
+	.venv/bin/pip install -q --no-deps --no-build-isolation -e ".[dev]" \
+		--config-settings editable_mode=compat
+	.venv/bin/pip check
+	touch $@
+
+# Renews the lock files from pyproject.toml (pip-tools, in its own virtualenv). Versions already
+# locked stay while pyproject.toml allows them; `make lock LOCK_ARGS=--upgrade` moves every
+# package to its newest allowed release, LOCK_ARGS="--upgrade-package aiohttp" one package.
+# Resolved for the Python that runs it (3.11, as pyproject.toml requires) on Linux.
+PIP_COMPILE := CUSTOM_COMPILE_COMMAND="make lock" $(dir $(LOCK_TOOLS))bin/pip-compile -q \
+	--generate-hashes --allow-unsafe --strip-extras --no-emit-find-links --no-emit-index-url
+
+lock: $(LOCK_TOOLS)
+	$(PIP_COMPILE) $(LOCK_ARGS) --extra dev --build-deps-for editable \
+		--output-file $(LOCK) pyproject.toml
+	$(PIP_COMPILE) --build-deps-for wheel --constraint $(LOCK) \
+		--output-file $(RUNTIME_LOCK) pyproject.toml
+
+$(LOCK_TOOLS):
+	python3 -m venv $(dir $@)
+	$(dir $@)bin/pip install -q pip==26.3 pip-tools==7.6.2
 	touch $@
 
 # The Apache Kafka broker's jars, from Maven Central (streams/kafka/pom.xml).
