@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import hmac
 import json
-from collections import Counter
 from typing import Any
 
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from streams.kafka_security import kafka_client_options
 from streams.status import STATES
 from streams.topics import TopicNames
 
@@ -55,9 +55,9 @@ async def list_jobs(request: web.Request) -> web.Response:
         raise ApiError(422, "invalid", f"state: must be one of {', '.join(STATES)}",
                        field="state")  # fmt: skip
     limit = _limit(request, 100, 1000)
-    jobs = list(request.app[JOBS].jobs.values())
-    counts = Counter(job["state"] for job in jobs)
-    chosen = [job for job in jobs if state is None or job["state"] == state]
+    view = request.app[JOBS]
+    counts = view.states
+    chosen = [job for job in view.jobs.values() if state is None or job["state"] == state]
     chosen.sort(key=lambda job: job.get("updated_at") or 0, reverse=True)
     return web.json_response(
         {
@@ -92,7 +92,10 @@ async def dead_letters(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     topic = TopicNames.from_settings(settings).dead_letters
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka.bootstrap, group_id=None, enable_auto_commit=False
+        bootstrap_servers=settings.kafka.bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        **kafka_client_options(settings.kafka),
     )
     await consumer.start()
     letters: list[dict[str, Any]] = []
@@ -124,5 +127,16 @@ def _letter(raw: bytes) -> dict[str, Any]:
 
 
 def _summary(job: dict[str, Any]) -> dict[str, Any]:
-    keys = ("job_id", "state", "progress", "stage", "error", "wallet", "created_at", "updated_at")
+    keys = (
+        "job_id",
+        "state",
+        "progress",
+        "stage",
+        "detail",
+        "error",
+        "reason",
+        "wallet",
+        "created_at",
+        "updated_at",
+    )  # operators see the full reason beside the plain one
     return {k: job.get(k) for k in keys}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 from aiohttp import web
 
@@ -20,7 +21,7 @@ from .preview import preview_pool
 from .routes import setup_routes
 from .submit import Submitter
 
-__all__ = ["create_app", "run_api"]
+__all__ = ["create_app", "run_api", "server_options"]
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -45,11 +46,25 @@ def create_app(settings: Settings) -> web.Application:
 async def _kafka_clients(app: web.Application) -> AsyncIterator[None]:
     await app[SUBMITTER].start()
     await app[JOBS].start()
-    await app[LIMITS].backlog.start()
+    await app[LIMITS].lag.start()
     yield
-    await app[LIMITS].backlog.stop()
+    await app[LIMITS].lag.stop()
     await app[JOBS].stop()
     await app[SUBMITTER].stop()
+
+
+def server_options(settings: Settings) -> dict[str, Any]:
+    """How the HTTP server treats connections (``web.run_app`` / ``web.AppRunner`` keywords)."""
+    return {
+        # one line per request (operator actions included); never headers such as the token
+        "access_log": logging.getLogger("api.access"),
+        "access_log_format": '%a "%r" %s %b %Tfs "%{User-Agent}i"',
+        # the server's keep-alive timer runs from a connection's opening and from each
+        # response: a client that has not sent a whole request's headers by then is cut off
+        # (slow headers), as is an idle keep-alive connection. A running handler (an event
+        # stream, a body being read under body_timeout_s) is never cut by it.
+        "keepalive_timeout": settings.api.header_timeout_s,
+    }
 
 
 def run_api(settings: Settings) -> None:
@@ -59,7 +74,5 @@ def run_api(settings: Settings) -> None:
         host=settings.api.host,
         port=settings.api.port,
         print=None,
-        # one line per request (operator actions included); never headers such as the token
-        access_log=logging.getLogger("api.access"),
-        access_log_format='%a "%r" %s %b %Tfs "%{User-Agent}i"',
+        **server_options(settings),
     )

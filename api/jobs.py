@@ -12,16 +12,28 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 
+from render import RenderOptions, SettingsError
+from streams.kafka_security import kafka_client_options
 from streams.settings import Settings
+from streams.status import TERMINAL
 from streams.topics import status_changelog
 
-__all__ = ["JobView"]
+__all__ = ["JobView", "job_cost"]
+
+REFERENCE_PIXELS = 512 * 512  # a frame of the default size: the unit of work
+
+
+def job_cost(options: RenderOptions) -> float:
+    """A job's work in frames of the default size: ``frames × size² / 512²``."""
+    return options.frames * options.size * options.size / REFERENCE_PIXELS
+
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +45,10 @@ class JobView:
         self.settings = settings
         self.topic = status_changelog(settings)
         self.jobs: dict[str, dict[str, Any]] = {}
+        # kept as jobs change, so neither admission nor a scrape walks every job
+        self.states: Counter[str] = Counter()
+        self.pending_frames = 0.0  # work of unfinished jobs not yet done, in default frames
+        self._pending: dict[str, float] = {}
         self.caught_up = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._waiters: dict[str, set[asyncio.Future[None]]] = {}
@@ -45,7 +61,24 @@ class JobView:
         """Record a job this API has just queued, until the changelog speaks for it."""
         known = self.jobs.get(status["job_id"])
         if known is None or (known["state"] == "queued" and known.get("request_offset") is None):
-            self.jobs[status["job_id"]] = status
+            self._put(status["job_id"], status)
+
+    def _put(self, job_id: str, status: dict[str, Any] | None) -> None:
+        """Set (or with None remove) a job's status, keeping the counts and the work in step."""
+        old = self.jobs.pop(job_id, None)
+        if old is not None:
+            self.states[old["state"]] -= 1
+            self.pending_frames -= self._pending.pop(job_id, 0.0)
+        if status is None:
+            return
+        self.jobs[job_id] = status
+        self.states[status["state"]] += 1
+        if status["state"] not in TERMINAL:
+            left = _cost_of(status) * (1 - min(100, max(0, status.get("progress", 0))) / 100)
+            self._pending[job_id] = left
+            self.pending_frames += left
+        if not self._pending:
+            self.pending_frames = 0.0  # no drift from float sums once the queue is empty
 
     async def wait_changed(self, job_id: str, timeout: float) -> None:
         """Return when the job's status changes (or is removed), or after ``timeout`` seconds.
@@ -91,6 +124,7 @@ class JobView:
                 group_id=None,  # no group: every partition, from the beginning, each start
                 auto_offset_reset="earliest",
                 max_partition_fetch_bytes=self.settings.kafka.max_message_bytes,
+                **kafka_client_options(self.settings.kafka),
             )
             try:
                 await consumer.start()
@@ -127,12 +161,21 @@ class JobView:
             return None
         job_id: str = json.loads(key)
         if value is None:
-            self.jobs.pop(job_id, None)  # a tombstone: the job's status was cleaned up
+            self._put(job_id, None)  # a tombstone: the job's status was cleaned up
             return job_id
         status = json.loads(value)
         status.pop("__faust", None)
-        self.jobs[job_id] = status
+        self._put(job_id, status)
         return job_id
+
+
+def _cost_of(status: dict[str, Any]) -> float:
+    """The job's cost from the request its status carries (default options without one)."""
+    options = (status.get("request") or {}).get("options") or {}
+    try:
+        return job_cost(RenderOptions.from_dict(options))
+    except SettingsError:  # written by an older version: count it as a default job
+        return job_cost(RenderOptions())
 
 
 async def _reached(consumer: AIOKafkaConsumer, targets: dict[Any, int]) -> bool:

@@ -1,7 +1,9 @@
-"""Admission control: per-wallet and per-IP token buckets, and the backlog limit.
+"""Admission control: per-wallet and per-IP token buckets for submissions and for work, and a
+ceiling on the work pending in all.
 
 The buckets live in each API replica's memory, so with M replicas behind a balancer a client can
-get up to M times the rate; the backlog limit is shared truth (read from Kafka's offsets).
+get up to M times the rate; the pending work is shared truth (every replica folds the same
+status changelog).
 """
 
 from __future__ import annotations
@@ -19,51 +21,72 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
+from streams.kafka_security import kafka_client_options
 from streams.settings import Settings
 from streams.topics import TopicNames
 
 from .errors import ApiError
+from .sizing import SizeCheck
 
-__all__ = ["Admission", "BacklogMonitor", "RateLimiter", "StreamSlots"]
+__all__ = ["Admission", "LagMonitor", "RateLimiter", "StreamSlots"]
 
 log = logging.getLogger(__name__)
 
 
 class RateLimiter:
-    """A token bucket per key: ``per_minute`` tokens a minute, bursts up to ``per_minute``."""
+    """A token bucket per key: ``per_minute`` tokens a minute, bursts up to ``per_minute``.
 
-    def __init__(self, per_minute: int, what: str, max_keys: int = 100_000) -> None:
+    A submission spends one token, or its cost in work (``take(key, cost)``); ``what`` names the
+    key and ``spent`` what a token stands for, in the 429's message.
+    """
+
+    def __init__(
+        self, per_minute: float, what: str, spent: str = "submissions", max_keys: int = 100_000
+    ) -> None:
         self.rate = per_minute / 60.0
         self.capacity = float(per_minute)
         self.what = what
+        self.spent = spent
         self.max_keys = max_keys
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
 
-    def take(self, key: str, now: float | None = None) -> None:
-        """Spend one token for ``key`` or raise 429 with how long to wait."""
+    def check(self, key: str, amount: float = 1.0, now: float | None = None) -> None:
+        """Raise 429 with how long to wait if ``key`` cannot spend ``amount`` now."""
         if self.rate <= 0:
             return  # a limit of 0 disables it
-        now = time.monotonic() if now is None else now
-        tokens, last = self._buckets.pop(key, (self.capacity, now))
-        tokens = min(self.capacity, tokens + (now - last) * self.rate)
-        if tokens < 1:
-            self._buckets[key] = (tokens, now)
-            wait = math.ceil((1 - tokens) / self.rate)
+        tokens = self._tokens(key, time.monotonic() if now is None else now)
+        if tokens < amount:
+            wait = math.ceil((amount - tokens) / self.rate)
             raise ApiError(
                 429, "rate_limited",
-                f"too many submissions for this {self.what}; retry in {wait}s",
+                f"too many {self.spent} for this {self.what}; retry in {wait}s",
                 headers={"Retry-After": str(wait)},
             )  # fmt: skip
-        self._buckets[key] = (tokens - 1, now)
+
+    def take(self, key: str, amount: float = 1.0, now: float | None = None) -> None:
+        """Spend ``amount`` for ``key`` or raise 429 (spending nothing)."""
+        if self.rate <= 0:
+            return
+        now = time.monotonic() if now is None else now
+        self.check(key, amount, now)
+        left = self._tokens(key, now) - amount
+        self._buckets.pop(key, None)  # re-inserted last: the most recently seen
+        self._buckets[key] = (left, now)
         while len(self._buckets) > self.max_keys:
             self._buckets.popitem(last=False)  # forget the least recently seen
 
+    def _tokens(self, key: str, now: float) -> float:
+        tokens, last = self._buckets.get(key, (self.capacity, now))
+        return min(self.capacity, tokens + (now - last) * self.rate)
 
-class BacklogMonitor:
+
+class LagMonitor:
     """Polls the workers' consumer lag on the request and frame topics once a second.
 
-    Backlog = Σ (log-end offset − committed offset) over ``mint-requests`` and ``frame-tasks``.
-    ``reachable`` says whether the last poll reached the broker (for /readyz).
+    Lag = Σ (log-end offset − committed offset) over ``mint-requests`` and ``frame-tasks``, in
+    messages (a request is a whole job, a frame task ``frames_per_task`` frames): the queue as
+    Kafka sees it. ``reachable`` says whether the last poll reached the broker (for /readyz).
+    Admission counts work instead (``JobView.pending_frames``).
     """
 
     def __init__(self, settings: Settings, interval: float = 1.0) -> None:
@@ -71,7 +94,7 @@ class BacklogMonitor:
         self.interval = interval
         names = TopicNames.from_settings(settings)
         self.topics = (names.mint_requests, names.frame_tasks)
-        self.backlog = 0
+        self.lag = 0
         self.polled_at = 0.0
         self._task: asyncio.Task[None] | None = None
 
@@ -79,16 +102,6 @@ class BacklogMonitor:
     def reachable(self) -> bool:
         """True if the broker answered within the last few polls."""
         return time.monotonic() - self.polled_at < max(5.0, 3 * self.interval)
-
-    def admit(self) -> None:
-        """Raise 429 when the backlog is over the limit."""
-        limit = self.settings.api.max_backlog
-        if limit and self.backlog > limit:
-            raise ApiError(
-                429, "busy",
-                f"the render queue is full ({self.backlog} pending frames); retry shortly",
-                headers={"Retry-After": "10"},
-            )  # fmt: skip
 
     async def start(self) -> None:
         """Start polling in the background."""
@@ -104,17 +117,18 @@ class BacklogMonitor:
     async def _run(self) -> None:
         k = self.settings.kafka
         while True:
-            admin = AIOKafkaAdminClient(bootstrap_servers=k.bootstrap, request_timeout_ms=5000)
-            consumer = AIOKafkaConsumer(bootstrap_servers=k.bootstrap, request_timeout_ms=5000)
+            options = {"request_timeout_ms": 5000, **kafka_client_options(k)}
+            admin = AIOKafkaAdminClient(bootstrap_servers=k.bootstrap, **options)
+            consumer = AIOKafkaConsumer(bootstrap_servers=k.bootstrap, **options)
             try:
                 await admin.start()
                 await consumer.start()
                 while True:
-                    self.backlog = await self._poll(admin, consumer)
+                    self.lag = await self._poll(admin, consumer)
                     self.polled_at = time.monotonic()
                     await asyncio.sleep(self.interval)
             except (KafkaError, OSError, TimeoutError) as exc:
-                log.warning("backlog poll failed: %r", exc)
+                log.warning("lag poll failed: %r", exc)
                 await asyncio.sleep(self.interval)
             finally:
                 await consumer.stop()
@@ -127,27 +141,65 @@ class BacklogMonitor:
         partitions = range(self.settings.kafka.partitions)
         tps = [TopicPartition(topic, p) for topic in self.topics for p in partitions]
         ends = await consumer.end_offsets(tps)
-        backlog = 0
+        lag = 0
         for tp, end in ends.items():
             meta = committed.get(tp)
             done = meta.offset if meta is not None and meta.offset >= 0 else 0
-            backlog += max(0, end - done)
-        return backlog
+            lag += max(0, end - done)
+        return lag
 
 
 class Admission:
-    """What a submission must pass before it is published: rates, then the backlog."""
+    """What a submission must pass before it is published, cheapest first.
+
+    A job's cost is its work in frames of the default size (``job_cost``: a 1024², 1000-frame
+    job costs 4,000, forty default jobs). Each client address and each wallet has two buckets:
+    submissions a minute and work a minute; the work of all unfinished jobs (``pending``, from
+    the status table, so the same on every replica) has a ceiling.
+    """
 
     def __init__(self, settings: Settings) -> None:
-        self.wallets = RateLimiter(settings.api.wallet_rate_per_min, "wallet")
-        self.ips = RateLimiter(settings.api.ip_rate_per_min, "address")
-        self.backlog = BacklogMonitor(settings)
+        api = settings.api
+        self.settings = settings
+        self.wallets = RateLimiter(api.wallet_rate_per_min, "wallet")
+        self.ips = RateLimiter(api.ip_rate_per_min, "address")
+        work = "frames of work"
+        self.wallet_work = RateLimiter(api.client_frames_per_min, "wallet", work)
+        self.ip_work = RateLimiter(api.client_frames_per_min, "address", work)
+        self.lag = LagMonitor(settings)
+        self.sizes = SizeCheck(settings.pin.max_bytes, settings.api.size_estimates)
 
-    def admit(self, request: web.Request, wallet: str) -> None:
-        """Raise 429 if this submission is over a rate or the queue is full."""
-        self.backlog.admit()
-        self.ips.take(request.remote or "unknown")
-        self.wallets.take(wallet)
+    def admit(self, request: web.Request, wallet: str, cost: float, pending: float) -> None:
+        """Raise 422 for a job no client may submit, 429 if over a rate or the queue is full;
+        else spend the client's tokens."""
+        api = self.settings.api
+        if api.client_frames_per_min and cost > api.client_frames_per_min:
+            raise ApiError(
+                422, "too_costly",
+                f"this job is {cost:,.0f} frames of work (frames × size² / 512²); one client "
+                f"may submit at most {api.client_frames_per_min:,} a minute: use fewer frames "
+                "or a smaller size",
+                field="options",
+            )  # fmt: skip
+        limit = api.max_backlog_frames
+        if limit and pending > 0 and pending + cost > limit:
+            raise ApiError(
+                429, "busy",
+                f"the render queue is full ({pending:,.0f} frames of work pending, this job "
+                f"{cost:,.0f}, limit {limit:,}); retry shortly",
+                headers={"Retry-After": "10"},
+            )  # fmt: skip
+        client = request.remote or "unknown"
+        buckets = (
+            (self.ips, client, 1.0),
+            (self.wallets, wallet, 1.0),
+            (self.ip_work, client, cost),
+            (self.wallet_work, wallet, cost),
+        )
+        for bucket, key, amount in buckets:
+            bucket.check(key, amount)  # all must pass before any is spent
+        for bucket, key, amount in buckets:
+            bucket.take(key, amount)
 
 
 class StreamSlots:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections import Counter
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from streams.status import STATES
 
 from .errors import Handler
 from .keys import JOBS, METRICS
@@ -36,10 +37,10 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
 
 async def metrics(request: web.Request) -> web.Response:
     """``GET /metrics`` in the Prometheus text format."""
-    m = request.app[METRICS]
-    states = Counter(job["state"] for job in request.app[JOBS].jobs.values())
-    for state in ("queued", "rendering", "encoding", "pinning", "completed", "failed"):
-        m.jobs_known.labels(state).set(states.get(state, 0))
+    m, jobs = request.app[METRICS], request.app[JOBS]
+    for state in STATES:  # counts kept by the job view as jobs change: no walk per scrape
+        m.jobs_known.labels(state).set(jobs.states.get(state, 0))
+    m.pending_frames.set(jobs.pending_frames)
     return web.Response(
         body=generate_latest(m.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
     )

@@ -32,7 +32,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 from PIL import Image
@@ -44,6 +44,8 @@ from render.errors import FieldError
 from .errors import ApiError, invalid
 from .keys import SETTINGS
 from .limits import RateLimiter
+
+T = TypeVar("T")
 
 __all__ = ["PREVIEW_POOL", "PreviewCache", "PreviewPool", "Previews", "preview_pool"]
 
@@ -101,7 +103,7 @@ class PreviewPool:
         context.set_forkserver_preload(["api.preview"])  # numpy and the renderer, imported once
         return ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
 
-    async def run(self, fn: Callable[..., bytes], *args: Any) -> bytes:
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` in a worker process; a crashed pool is replaced (and this call 503s)."""
         executor = self.executor
         try:
@@ -390,7 +392,8 @@ def _bounded(
     raw = query.getall(name, [])
     if not raw:
         return default
-    if len(raw) == 1 and re.fullmatch(r"\d{1,4}", raw[0]) and lo <= int(raw[0]) <= hi:
+    # ASCII digits: \d would also take "٣٠٠", which int() reads as 300
+    if len(raw) == 1 and re.fullmatch(r"[0-9]{1,4}", raw[0]) and lo <= int(raw[0]) <= hi:
         return int(raw[0])
     problems.append(FieldError(name, f"must be an integer between {lo} and {hi}"))
     return default

@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from render import Gen1Settings, RenderOptions
+from streams.kafka_security import kafka_client_options
 from streams.settings import Settings
 from streams.split import MintRequest
 from streams.status import StatusEvent
@@ -74,6 +75,7 @@ class Submitter:
                 enable_idempotence=True,
                 max_request_size=k.max_message_bytes,
                 request_timeout_ms=int(k.request_timeout_s * 1000),
+                **kafka_client_options(k),
             )
             try:
                 await producer.start()

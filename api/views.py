@@ -14,7 +14,9 @@ from aiohttp import web
 from pinning import ContentNotFound, InvalidCid, LocalStore, validate_cid
 
 from .errors import ApiError
+from .jobs import job_cost
 from .keys import JOBS, LIMITS, METRICS, SETTINGS, STORE, SUBMITTER
+from .preview import PREVIEW_POOL
 from .validation import MintBody, parse_mint_body, read_json
 
 log = logging.getLogger(__name__)
@@ -90,7 +92,7 @@ async def legacy_job_status(request: web.Request) -> web.Response:
             "metadataUrl": result["token_uri"],
         }
     if job["state"] == "failed":
-        answer["failedReason"] = job.get("error") or "failed"
+        answer["failedReason"] = job.get("reason") or "failed"
     return web.json_response(answer)
 
 
@@ -125,7 +127,7 @@ async def healthz(request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     """Ready when the broker answers now and the job view has caught up."""
     checks = {
-        "broker": request.app[SUBMITTER].connected and request.app[LIMITS].backlog.reachable,
+        "broker": request.app[SUBMITTER].connected and request.app[LIMITS].lag.reachable,
         "status_table": request.app[JOBS].caught_up.is_set(),
     }
     ready = all(checks.values())
@@ -156,7 +158,13 @@ async def _accept(request: web.Request, body: MintBody) -> str:
             )
             request.app[JOBS].accept(_initial(queued.asdict()))
             return job_id
-    request.app[LIMITS].admit(request, body.wallet)
+    limits, jobs = request.app[LIMITS], request.app[JOBS]
+    try:
+        limits.admit(request, body.wallet, job_cost(body.options), jobs.pending_frames)
+        await limits.sizes.check(body.settings, body.options, request.app.get(PREVIEW_POOL))
+    except ApiError as exc:
+        request.app[METRICS].admission_refused.labels(exc.code).inc()
+        raise
     queued = await request.app[SUBMITTER].submit(
         body.settings, body.options, body.wallet, job_id=job_id
     )
@@ -218,8 +226,8 @@ def public_job(job: dict[str, Any]) -> dict[str, Any]:
         "created_at": job.get("created_at"),
         "updated_at": job.get("updated_at"),
     }
-    if job.get("error"):
-        answer["error"] = job["error"]
+    if job.get("error"):  # the plain reason; the full one is for operators (GET /api/v1/jobs)
+        answer["error"] = job.get("reason") or "the job failed"
     if job.get("result"):
         answer["result"] = job["result"]
     return answer

@@ -21,6 +21,8 @@ class ApiMetrics:
     request_seconds: Histogram
     jobs_submitted: Counter
     jobs_known: Gauge
+    pending_frames: Gauge
+    admission_refused: Counter
 
     @classmethod
     def create(cls) -> ApiMetrics:
@@ -49,6 +51,17 @@ class ApiMetrics:
                 "lantern_jobs",
                 "Jobs in the status table by state.",
                 ["state"],
+                registry=registry,
+            ),
+            pending_frames=Gauge(
+                "lantern_pending_frames",
+                "Work of unfinished jobs not yet done, in frames of 512x512 (admission's view).",
+                registry=registry,
+            ),
+            admission_refused=Counter(
+                "lantern_admission_refused_total",
+                "Submissions refused before publishing, by reason (the error code).",
+                ["reason"],
                 registry=registry,
             ),
         )

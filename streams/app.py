@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import faust
 
+from .kafka_security import faust_credentials
 from .resume import LanternApp, LanternTableManager
 from .settings import Settings
 
@@ -18,7 +19,10 @@ def create_app(settings: Settings) -> faust.App:
         # resume partitions only after seeking them; commit only processed events (resume.py)
         TableManager=LanternTableManager,
         broker=f"kafka://{k.bootstrap}",
+        broker_credentials=faust_credentials(k),  # TLS / SASL of a secured cluster
         store="memory://",  # tables are rebuilt from their changelog topics on start
+        # faust's own folder beside the store's, not "<app id>-data" in the working directory
+        datadir=str(settings.store.root.with_name("faust")),
         topic_partitions=k.partitions,
         topic_replication_factor=k.replication,
         topic_allow_declare=True,

@@ -21,6 +21,7 @@ import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -47,11 +48,27 @@ def free_port(preferred: int = 0, host: str = "127.0.0.1") -> int:
 
 
 class EmbeddedKafka:
-    """A single-node Apache Kafka in KRaft mode, run as a child process."""
+    """A single-node Apache Kafka in KRaft mode, run as a child process.
 
-    def __init__(self, settings: KafkaSettings, host: str = "127.0.0.1") -> None:
+    Lantern runs it as it is. Tests of secured clients add listeners (name → security
+    protocol and port, beside the PLAINTEXT one), broker properties (SASL, TLS) and arguments
+    of the first ``kafka-storage format`` (``--add-scram`` credentials).
+    """
+
+    def __init__(
+        self,
+        settings: KafkaSettings,
+        host: str = "127.0.0.1",
+        *,
+        extra_listeners: Mapping[str, tuple[str, int]] | None = None,
+        extra_properties: Mapping[str, str] | None = None,
+        format_args: Sequence[str] = (),
+    ) -> None:
         self.settings = settings
         self.host = host
+        self.extra_listeners = dict(extra_listeners or {})
+        self.extra_properties = dict(extra_properties or {})
+        self.format_args = list(format_args)
         self.data_dir = settings.data_dir.resolve()
         self.log_path = self.data_dir / "broker.log"
         self._process: subprocess.Popen[bytes] | None = None
@@ -142,15 +159,19 @@ class EmbeddedKafka:
 
     def _write_config(self, broker_port: int, controller_port: int) -> Path:
         host, max_bytes = self.host, self.settings.max_message_bytes
+        served = [f"PLAINTEXT://{host}:{broker_port}"]
+        served += [f"{name}://{host}:{port}" for name, (_, port) in self.extra_listeners.items()]
+        protocols = ["PLAINTEXT:PLAINTEXT", "CONTROLLER:PLAINTEXT"]
+        protocols += [f"{name}:{proto}" for name, (proto, _) in self.extra_listeners.items()]
         lines = {
             "process.roles": "broker,controller",
             "node.id": "1",
             "controller.quorum.voters": f"1@{host}:{controller_port}",
-            "listeners": f"PLAINTEXT://{host}:{broker_port},CONTROLLER://{host}:{controller_port}",
-            "advertised.listeners": f"PLAINTEXT://{host}:{broker_port}",
+            "listeners": ",".join([*served, f"CONTROLLER://{host}:{controller_port}"]),
+            "advertised.listeners": ",".join(served),
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "listener.security.protocol.map": ",".join(protocols),
             "log.dirs": str(self.data_dir / "logs"),
             "num.partitions": str(self.settings.partitions),
             "auto.create.topics.enable": "false",  # every topic is declared by topics.py
@@ -162,6 +183,7 @@ class EmbeddedKafka:
             "message.max.bytes": str(max_bytes),
             "replica.fetch.max.bytes": str(max_bytes),
             "log.retention.hours": "168",
+            **self.extra_properties,
         }
         path = self.data_dir / "server.properties"
         path.write_text("".join(f"{k}={v}\n" for k, v in lines.items()))
@@ -180,6 +202,7 @@ class EmbeddedKafka:
                 f"--cluster-id={cluster_id}",  # one argument: an id may begin with "-"
                 "-c",
                 str(config),
+                *self.format_args,
             ],
             capture_output=True,
             text=True,

@@ -8,9 +8,20 @@ LanternError (render.errors)
 
 from __future__ import annotations
 
-from render.errors import LanternError
+from pinning.errors import PinTooLarge
+from render.errors import LanternError, SettingsError
 
-__all__ = ["BrokerError", "InjectedFault", "PipelineError"]
+__all__ = ["BrokerError", "InjectedFault", "PipelineError", "public_reason"]
+
+_MB = 1024 * 1024
+# what a user is told when a stage fails; the full reason (exception text, a service's own
+# message, paths) goes to the job's ``error``, the dead letter and the logs, for operators
+_STAGE_REASONS = {
+    "split": "the request could not be prepared for rendering",
+    "render": "the artwork could not be rendered",
+    "assemble": "the GIF could not be assembled",
+    "pin": "the artwork could not be stored on IPFS",
+}
 
 
 class PipelineError(LanternError):
@@ -27,3 +38,16 @@ class BrokerError(PipelineError):
 
 class InjectedFault(PipelineError):
     """A failure injected on purpose through ``LANTERN_FAULTS_*``."""
+
+
+def public_reason(stage: str, exc: BaseException) -> str:
+    """A plain reason for the user: what failed and, where the user can act, what to change."""
+    if isinstance(exc, PinTooLarge):
+        return (
+            f"the GIF is {exc.size / _MB:.0f} MB, over the {exc.limit / _MB:.0f} MB this "
+            "service can pin: use fewer frames or a smaller size"
+        )
+    if isinstance(exc, SettingsError):  # names the user's own fields and their bounds
+        return f"the settings are invalid: {exc}"
+    what = _STAGE_REASONS.get(stage, f"the {stage} stage failed")
+    return f"{what}; the operators have the details"

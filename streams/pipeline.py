@@ -22,6 +22,7 @@ from monitoring.metrics import WorkerMetrics
 from pinning.store import LocalStore
 from render.errors import SettingsError
 
+from .errors import public_reason
 from .retry import DeadLetter, RetryEnvelope, backoff_delay
 from .settings import Settings
 from .status import StatusEvent
@@ -87,10 +88,17 @@ class Pipeline:
         stage: str,
         detail: str = "",
         error: str | None = None,
+        reason: str | None = None,
         result: dict[str, Any] | None = None,
         **request: Any,
     ) -> None:
-        """Send one StatusEvent for ``job_id`` (``request``: its request and where it lies)."""
+        """Send one StatusEvent for ``job_id`` (``request``: its request and where it lies).
+
+        ``error`` is the full reason of a failure (operators); ``reason`` the plain one users
+        see, which without one is only which stage failed.
+        """
+        if error is not None and reason is None:
+            reason = f"the job failed in its {stage} stage"
         event = StatusEvent(
             job_id=job_id,
             state=state,
@@ -98,6 +106,7 @@ class Pipeline:
             stage=stage,
             detail=detail,
             error=error,
+            reason=reason,
             result=result,
             at=time.time(),
             **request,
@@ -140,7 +149,8 @@ class Pipeline:
                     self.metrics.dead_letters.labels(stage).inc()
                 log.warning("dead letter job=%s stage=%s attempt=%d: %s",
                             job_id, stage, attempt, reason)  # fmt: skip
-                await self._dead_letter(job_id, stage, event, topic, key, attempt, reason)
+                public = public_reason(stage, exc)
+                await self._dead_letter(job_id, stage, event, topic, key, attempt, reason, public)
                 return
             if self.metrics is not None:
                 self.metrics.retries.labels(stage).inc()
@@ -164,8 +174,9 @@ class Pipeline:
                 STAGE_STATE.get(stage, "rendering"),
                 0,
                 stage=stage,
+                # the reason stays out of the public detail (the logs and the envelope have it)
                 detail=f"{stage} failed (attempt {attempt} of {attempts}); "
-                f"retrying in {delay:.1f}s: {reason}",
+                f"retrying in {delay:.1f}s",
             )
 
     async def _dead_letter(
@@ -177,6 +188,7 @@ class Pipeline:
         key: str,
         attempts: int,
         reason: str,
+        public: str,
     ) -> None:
         letter = DeadLetter(
             job_id=job_id,
@@ -197,6 +209,7 @@ class Pipeline:
             stage=stage,
             detail=f"{stage} failed after {attempts} {noun}",
             error=reason,
+            reason=public,
         )
 
     def gateway_url(self, cid: str) -> str:

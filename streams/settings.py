@@ -58,10 +58,77 @@ class KafkaSettings:
     # at_least_once (idempotent stages) or exactly_once (faust over Kafka transactions);
     # measured in bench/guarantee.py, see the README's guarantees
     processing_guarantee: str = "at_least_once"
+    # A secured cluster of your own (README "Connecting to a secured cluster"): every client
+    # Lantern creates (faust's, the API's, the admin ones) uses these. The password is a
+    # secret: masked in ``repr``, never logged. ``ssl_*``: PEM files; empty: the system CAs,
+    # no client certificate.
+    security_protocol: str = "PLAINTEXT"  # or SSL, SASL_PLAINTEXT, SASL_SSL
+    sasl_mechanism: str = "SCRAM-SHA-512"  # or SCRAM-SHA-256, PLAIN (with SASL_* only)
+    sasl_username: str = ""
+    sasl_password: str = field(default="", repr=False)
+    ssl_cafile: str = ""  # the CA that signed the brokers' certificates
+    ssl_certfile: str = ""  # a client certificate, for clusters that require one (mTLS)
+    ssl_keyfile: str = ""  # its private key (unencrypted), unless inside ssl_certfile
+
+    def __post_init__(self) -> None:
+        var = f"{PREFIX}KAFKA_"
+        protocol, mechanism = self.security_protocol.upper(), self.sasl_mechanism.upper()
+        if protocol not in _SECURITY_PROTOCOLS:
+            raise SettingsEnvError(
+                f"{var}SECURITY_PROTOCOL={self.security_protocol!r} is not one of "
+                f"{', '.join(_SECURITY_PROTOCOLS)}"
+            )
+        if mechanism not in _SASL_MECHANISMS:
+            raise SettingsEnvError(
+                f"{var}SASL_MECHANISM={self.sasl_mechanism!r} is not one of "
+                f"{', '.join(_SASL_MECHANISMS)}"
+            )
+        object.__setattr__(self, "security_protocol", protocol)  # frozen: normalised once
+        object.__setattr__(self, "sasl_mechanism", mechanism)
+        sasl, tls = protocol.startswith("SASL_"), protocol.endswith("SSL")
+        if protocol != "PLAINTEXT" and not self.bootstrap:
+            raise SettingsEnvError(
+                f"{var}SECURITY_PROTOCOL={protocol} needs {var}BOOTSTRAP: "
+                "the embedded broker speaks PLAINTEXT only"
+            )
+        if sasl and not (self.sasl_username and self.sasl_password):
+            raise SettingsEnvError(
+                f"{var}SECURITY_PROTOCOL={protocol} needs {var}SASL_USERNAME and {var}SASL_PASSWORD"
+            )
+        if not sasl and (self.sasl_username or self.sasl_password):
+            raise SettingsEnvError(
+                f"{var}SASL_USERNAME/PASSWORD are set but {var}SECURITY_PROTOCOL={protocol} "
+                "does not use SASL: set it to SASL_SSL or SASL_PLAINTEXT"
+            )
+        files = {
+            "SSL_CAFILE": self.ssl_cafile,
+            "SSL_CERTFILE": self.ssl_certfile,
+            "SSL_KEYFILE": self.ssl_keyfile,
+        }
+        given = [f"{var}{name}" for name, value in files.items() if value]
+        if given and not tls:
+            raise SettingsEnvError(
+                f"{', '.join(given)} given but {var}SECURITY_PROTOCOL={protocol} does not use "
+                "TLS: set it to SSL or SASL_SSL"
+            )
+        if self.ssl_keyfile and not self.ssl_certfile:
+            raise SettingsEnvError(f"{var}SSL_KEYFILE needs {var}SSL_CERTFILE")
+
+    def __repr__(self) -> str:
+        secret = "sasl_password" if self.sasl_password else ""
+        shown = [
+            f"{f.name}={'***' if f.name == secret else repr(getattr(self, f.name))}"
+            for f in dataclasses.fields(self)
+        ]
+        return f"KafkaSettings({', '.join(shown)})"
 
     def topic(self, name: str) -> str:
         """The full name of one of Lantern's topics."""
         return f"{self.topic_prefix}.{name}"
+
+
+_SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+_SASL_MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN")
 
 
 @dataclass(frozen=True)
@@ -165,14 +232,23 @@ class ApiSettings:
     public_url: str = ""  # base of links handed to users; empty: http://host:port
     max_body_bytes: int = 64 * 1024
     readiness_timeout_s: float = 5.0
-    # admission: over this backlog (frame tasks + requests not yet consumed) POST answers 429
-    max_backlog: int = 20_000
+    # admission, in frames of work (frames × size² / 512²: a default job is 100, the largest
+    # 4,000): a job that would take the unfinished jobs' remaining work over this gets 429
+    max_backlog_frames: int = 20_000
     wallet_rate_per_min: int = 30  # submissions per wallet per minute, per API replica
     ip_rate_per_min: int = 120  # submissions per client IP per minute, per API replica
+    # work per wallet and per client IP per minute, per API replica (a larger job: 422)
+    client_frames_per_min: int = 4_000
+    # jobs whose GIF could exceed the pin limit are estimated from a sample render first (in
+    # the preview processes); at most this many at once (429 beyond), 422 if over the limit
+    size_estimates: int = 2
     admin_token: str = field(default="", repr=False)  # bearer token of the operator routes
     event_streams: int = 1000  # Server-Sent Event streams open at once, in all (429 beyond)
     event_streams_per_client: int = 8  # … from one client address
     body_timeout_s: float = 10.0  # a request body not in whole by then is answered 408
+    # a connection whose request headers are not in whole this long after it opened (or after
+    # its last response) is closed; also the idle keep-alive timeout
+    header_timeout_s: float = 15.0
     # GET /api/v1/preview.png: renders at once in this process, renders waiting for a slot
     # (beyond both: 429), new renders per client IP per minute (cache hits are free), and the
     # longest query value or key read (longer: 422; settings values are short scalars)

@@ -33,7 +33,8 @@ class StatusEvent(faust.Record, serializer="json"):
     progress: int
     stage: str = ""
     detail: str = ""
-    error: str | None = None
+    error: str | None = None  # the full reason of a failure, for operators
+    reason: str | None = None  # … and the plain one shown to the user (public_reason)
     result: dict[str, Any] | None = None
     wallet: str | None = None
     at: float = 0.0
@@ -59,6 +60,7 @@ class JobStatus(faust.Record, serializer="json"):
     stage: str = ""
     detail: str = ""
     error: str | None = None
+    reason: str | None = None
     result: dict[str, Any] | None = None
     wallet: str | None = None
     created_at: float = 0.0
@@ -89,6 +91,7 @@ def fold(current: JobStatus | None, event: StatusEvent) -> JobStatus | None:
             stage=event.stage,
             detail=event.detail,
             error=event.error,
+            reason=event.reason,
             result=event.result,
             wallet=event.wallet,
             created_at=at,
@@ -101,7 +104,8 @@ def fold(current: JobStatus | None, event: StatusEvent) -> JobStatus | None:
     if current.state in TERMINAL:
         if event.reopen and current.state == "failed":
             return current.derive(
-                state="queued", progress=0, stage=event.stage, detail=event.detail, error=None,
+                state="queued", progress=0, stage=event.stage, detail=event.detail,
+                error=None, reason=None,
                 generation=max(current.generation, event.generation),
                 retries=current.retries + 1, updated_at=at, **_request_position(current, event),
             )  # fmt: skip
@@ -114,6 +118,7 @@ def fold(current: JobStatus | None, event: StatusEvent) -> JobStatus | None:
         stage=event.stage or current.stage,
         detail=event.detail,
         error=event.error,
+        reason=event.reason,
         result=event.result or current.result,
         wallet=current.wallet or event.wallet,
         updated_at=max(at, current.updated_at),

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
 
+from .kafka_security import kafka_client_options
 from .settings import Settings
 
 __all__ = ["TopicNames", "changelog", "ensure_topics", "status_changelog"]
@@ -119,7 +120,9 @@ async def ensure_topics(settings: Settings, timeout: float = 60.0) -> list[str]:
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         admin = AIOKafkaAdminClient(
-            bootstrap_servers=k.bootstrap, request_timeout_ms=int(k.request_timeout_s * 1000)
+            bootstrap_servers=k.bootstrap,
+            request_timeout_ms=int(k.request_timeout_s * 1000),
+            **kafka_client_options(k),
         )
         try:
             await admin.start()

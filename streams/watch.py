@@ -35,6 +35,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 from faust.types import TableT
 
+from .kafka_security import kafka_client_options
 from .pipeline import Pipeline
 from .split import MintRequest
 from .status import TERMINAL, JobStatus, StatusEvent
@@ -91,15 +92,18 @@ def unplaced(jobs: Iterable[JobStatus], now: float, max_age: float) -> list[JobS
 class CommittedOffsets:
     """The workers' group's committed offsets on ``mint-requests``, asked of the broker."""
 
-    def __init__(self, bootstrap: str, group: str, topic: str) -> None:
+    def __init__(
+        self, bootstrap: str, group: str, topic: str, options: Mapping[str, Any] | None = None
+    ) -> None:
         self.bootstrap, self.group, self.topic = bootstrap, group, topic
+        self.options = dict(options or {})  # kafka_client_options: TLS / SASL
         self._admin: AIOKafkaAdminClient | None = None
 
     async def fetch(self) -> dict[int, int] | None:
         """Partition → committed offset; None when the broker does not answer."""
         try:
             if self._admin is None:
-                admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+                admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, **self.options)
                 await admin.start()
                 self._admin = admin
             offsets = await self._admin.list_consumer_group_offsets(self.group)
@@ -146,7 +150,10 @@ def attach(
         return any(tp.topic == status_topic and tp.partition == partition for tp in actives)
 
     offsets = CommittedOffsets(
-        pipe.settings.kafka.bootstrap, pipe.settings.worker.app_id, pipe.names.mint_requests
+        pipe.settings.kafka.bootstrap,
+        pipe.settings.worker.app_id,
+        pipe.names.mint_requests,
+        kafka_client_options(pipe.settings.kafka),
     )
     suspects: set[tuple[str, int]] = set()  # (job, generation) seen lost on the last look
 
@@ -217,6 +224,7 @@ async def _republish(pipe: Pipeline, requests: faust.TopicT, job: JobStatus, rea
         await pipe.report(
             job.job_id, "failed", 0, stage="watch", detail="request lost",
             error=f"its request was lost {job.stalls + 1} times",
+            reason="the job was lost in the queue and given up; submit it again",
         )  # fmt: skip
         return
     where = f"{job.request_partition}:{job.request_offset}"
@@ -235,6 +243,7 @@ async def _redrive(pipe: Pipeline, requests: faust.TopicT, job: JobStatus, now: 
         await pipe.report(
             job.job_id, "failed", 0, stage=job.stage or "watch",
             detail="stalled", error=f"no progress for {idle:.0f}s after {job.stalls} re-drives",
+            reason="the job made no progress and was given up; submit it again",
         )  # fmt: skip
         return
     log.warning("stalled job=%s idle=%.0fs: re-driving (generation %d)", job.job_id, idle,

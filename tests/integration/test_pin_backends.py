@@ -26,6 +26,7 @@ from streams.broker import free_port
 from streams.settings import Settings
 
 from .conftest import (
+    ADMIN_TOKEN,
     ARTIFACTS,
     ROOT,
     _await_log,
@@ -100,6 +101,7 @@ def pinned(
         "LANTERN_PIN_TIMEOUT_S": "10",
         "LANTERN_PIN_POLL_S": "0.1",
         "LANTERN_PIN_DEADLINE_S": "60",
+        "LANTERN_API_ADMIN_TOKEN": ADMIN_TOKEN,
     }
     if backend == "psa":
         env["LANTERN_PIN_PROVIDER_URL"] = services.url
@@ -116,6 +118,16 @@ def pinned(
     finally:
         for proc in (api, worker):
             _stop(proc)
+
+
+async def operator_view(pinned: PinnedLantern, job_id: str) -> dict[str, Any]:
+    """The job as the operator route lists it: with the full reason of a failure."""
+    url = f"{pinned.base_url}/api/v1/jobs?limit=1000"
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    async with aiohttp.ClientSession() as http, http.get(url, headers=headers) as response:
+        assert response.status == 200
+        jobs = (await response.json())["jobs"]
+    return next(job for job in jobs if job["job_id"] == job_id)
 
 
 def body(colour: str) -> dict[str, Any]:
@@ -191,9 +203,12 @@ async def test_a_refused_pin_fails_the_job_at_stage_pin(pinned: PinnedLantern) -
         fake.token = saved
     assert job["state"] == "failed", job
     assert job["stage"] == "pin"
+    assert job["error"] == "the artwork could not be stored on IPFS; the operators have the details"
+    # the service's own answer is kept for operators (the admin route), not shown to users
     status = 403 if pinned.backend == "kubo" else 401
-    assert f"HTTP {status}" in job["error"] and "credentials" in job["error"].lower()
-    assert pinned.backend in job["error"]
+    full = await operator_view(pinned, job_id)
+    assert f"HTTP {status}" in full["error"] and "credentials" in full["error"].lower()
+    assert pinned.backend in full["error"]
     if saved:
         assert saved not in json.dumps(job)
     # Refused for good: no stage retry, and no re-render.

@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from api.app import create_app
+from api.app import create_app, server_options
 from api.errors import ApiError
 from api.keys import JOBS, STREAMS
 from api.limits import StreamSlots
@@ -177,3 +177,35 @@ async def test_a_body_trickling_in_is_cut_off_with_408(capped_client: TestClient
     )
     answer = await raw_post(capped_client, head, [b'{"settings": '], whole=False)  # then nothing
     assert answer.startswith(b"HTTP/1.1 408"), answer[:300]
+
+
+async def test_headers_trickling_in_are_cut_off(settings: Settings) -> None:
+    """A slow-headers client (one byte at a time, never done) is disconnected at the deadline."""
+    settings = dataclasses.replace(settings, api=dataclasses.replace(settings.api,
+                                   header_timeout_s=1.0))  # fmt: skip
+    runner = web.AppRunner(create_app(settings), **server_options(settings))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        started = asyncio.get_running_loop().time()
+        closed_after = None
+        for byte in b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 200:
+            writer.write(bytes([byte]))
+            try:
+                await writer.drain()
+                if await asyncio.wait_for(reader.read(1), 0.2) == b"":
+                    closed_after = asyncio.get_running_loop().time() - started
+                    break
+            except TimeoutError:
+                continue  # still open: keep trickling
+            except ConnectionError:
+                closed_after = asyncio.get_running_loop().time() - started
+                break
+        writer.close()
+        # closed by the deadline, with headers still arriving (200 bytes take 40 s)
+        assert closed_after is not None and closed_after < 10, closed_after
+    finally:
+        await runner.cleanup()

@@ -1,0 +1,151 @@
+"""Admission by cost: work per client and in all, and jobs whose GIF could not be pinned."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from api.errors import ApiError
+from api.jobs import JobView, job_cost
+from api.limits import Admission
+from api.sizing import SizeCheck
+from render import Gen1Settings, RenderOptions
+from render.estimate import gif_size_bound
+from streams.settings import Settings
+
+DEFAULT = job_cost(RenderOptions())
+LARGEST = job_cost(RenderOptions(size=1024, frames=1000))
+WALLET = "0x52908400098527886E0F7030069857D2E4169EE7"
+
+
+def _client(address: str) -> Any:
+    return SimpleNamespace(remote=address)
+
+
+def _admission(**api: Any) -> Admission:
+    base = Settings()
+    return Admission(dataclasses.replace(base, api=dataclasses.replace(base.api, **api)))
+
+
+def test_cost_is_frames_of_the_default_size() -> None:
+    assert DEFAULT == 100
+    assert LARGEST == 4000  # forty default jobs
+    assert job_cost(RenderOptions(size=256, frames=100)) == 25
+
+
+def test_a_largest_job_spends_a_clients_minute_of_work() -> None:
+    admission = _admission(client_frames_per_min=4000)
+    admission.admit(_client("10.0.0.1"), WALLET, LARGEST, pending=0)
+    with pytest.raises(ApiError) as refused:  # same address, another wallet: work spent
+        admission.admit(_client("10.0.0.1"), "0x" + "1" * 40, DEFAULT, pending=0)
+    assert refused.value.status == 429
+    assert "frames of work" in refused.value.message
+    assert int((refused.value.headers or {})["Retry-After"]) == 2  # 100 frames at 4000/min
+    with pytest.raises(ApiError):  # same wallet, another address: work spent too
+        admission.admit(_client("10.0.0.2"), WALLET, DEFAULT, pending=0)
+    admission.admit(_client("10.0.0.3"), "0x" + "2" * 40, DEFAULT, pending=0)  # others pass
+
+
+def test_default_jobs_are_limited_by_count_before_work() -> None:
+    admission = _admission(client_frames_per_min=4000, wallet_rate_per_min=30)
+    for _ in range(30):
+        admission.admit(_client("10.0.0.1"), WALLET, DEFAULT, pending=0)
+    with pytest.raises(ApiError) as refused:
+        admission.admit(_client("10.0.0.1"), WALLET, DEFAULT, pending=0)
+    assert "too many submissions for this wallet" in refused.value.message
+
+
+def test_a_refused_job_spends_nothing() -> None:
+    admission = _admission(client_frames_per_min=4000, ip_rate_per_min=120)
+    admission.admit(_client("10.0.0.1"), WALLET, 3950, pending=0)
+    with pytest.raises(ApiError):
+        admission.admit(_client("10.0.0.1"), WALLET, DEFAULT, pending=0)
+    # the refusal above took no submission token from the address: 119 are left
+    for _ in range(119):
+        admission.ips.take("10.0.0.1")
+    with pytest.raises(ApiError):
+        admission.ips.check("10.0.0.1")
+
+
+def test_a_job_larger_than_a_clients_budget_is_422() -> None:
+    admission = _admission(client_frames_per_min=1000)
+    with pytest.raises(ApiError) as refused:
+        admission.admit(_client("10.0.0.1"), WALLET, LARGEST, pending=0)
+    assert (refused.value.status, refused.value.field) == (422, "options")
+    assert "4,000 frames of work" in refused.value.message
+
+
+def test_pending_work_over_the_ceiling_is_429_but_an_empty_queue_admits() -> None:
+    admission = _admission(max_backlog_frames=5000, client_frames_per_min=0)
+    admission.admit(_client("a"), WALLET, LARGEST, pending=0)
+    admission.admit(_client("a"), WALLET, 900, pending=4000)  # 4,900: under the ceiling
+    with pytest.raises(ApiError) as refused:
+        admission.admit(_client("b"), WALLET, DEFAULT, pending=4950)
+    assert refused.value.status == 429
+    assert refused.value.headers == {"Retry-After": "10"}
+    assert "4,950 frames of work pending" in refused.value.message
+    _admission(max_backlog_frames=100, client_frames_per_min=0).admit(
+        _client("a"), WALLET, LARGEST, pending=0
+    )  # larger than the ceiling, but nothing waits: it runs
+
+
+def _status(job: str, state: str, progress: int, size: int, frames: int) -> tuple[bytes, bytes]:
+    request = {"options": {"size": size, "frames": frames}}
+    value = {"job_id": job, "state": state, "progress": progress, "request": request}
+    return json.dumps(job).encode(), json.dumps(value).encode()
+
+
+def test_the_job_view_keeps_pending_work_and_counts_as_jobs_change() -> None:
+    view = JobView(Settings())
+    view._apply(*_status("a", "queued", 0, 1024, 1000))
+    view._apply(*_status("b", "queued", 0, 512, 100))
+    assert view.pending_frames == LARGEST + DEFAULT
+    view._apply(*_status("a", "rendering", 50, 1024, 1000))
+    assert view.pending_frames == LARGEST / 2 + DEFAULT
+    view._apply(*_status("a", "completed", 100, 1024, 1000))
+    view._apply(*_status("b", "failed", 10, 512, 100))
+    assert view.pending_frames == 0
+    assert (view.states["completed"], view.states["failed"], view.states["queued"]) == (1, 1, 0)
+    view._apply(json.dumps("a").encode(), None)  # a tombstone
+    assert view.states["completed"] == 0 and "a" not in view.jobs
+
+
+async def test_a_job_under_the_hard_bound_passes_without_an_estimate() -> None:
+    options = RenderOptions(size=256, frames=100)
+    assert gif_size_bound(options) < 100 * 1024 * 1024
+    check = SizeCheck(max_bytes=100 * 1024 * 1024, slots=0)  # no slot: any estimate would 429
+    await check.check(Gen1Settings(), options)
+
+
+async def test_a_job_whose_gif_cannot_be_pinned_is_422_with_what_would_fit() -> None:
+    check = SizeCheck(max_bytes=100 * 1024 * 1024, slots=1)
+    with pytest.raises(ApiError) as refused:
+        await check.check(Gen1Settings(), RenderOptions(size=1024, frames=1000))
+    assert (refused.value.status, refused.value.code) == (422, "too_large_to_pin")
+    assert refused.value.field == "options.frames"
+    assert "over the 100 MB this service can pin" in refused.value.message
+    fits = int(refused.value.message.split("at most about ")[1].split()[0])
+    assert 100 <= fits <= 400  # a default artwork is ~0.5 B a pixel: ~190 frames at 1024²
+    await check.check(Gen1Settings(), RenderOptions(size=1024, frames=fits // 2))
+
+
+async def test_estimates_beyond_their_slots_are_429() -> None:
+    check = SizeCheck(max_bytes=1024, slots=1)
+    check.running = 1
+    with pytest.raises(ApiError) as refused:
+        await check.check(Gen1Settings(), RenderOptions(size=512, frames=100))
+    assert refused.value.status == 429
+
+
+async def test_the_api_refuses_an_unpinnable_job_before_publishing(client: TestClient) -> None:
+    body = {"settings": {}, "options": {"size": 1024, "frames": 1000}, "wallet": WALLET}
+    async with client.post("/api/v1/mints", json=body) as response:
+        answer = await response.json()
+    # no broker is reachable in unit tests: a job that passed would be 503, not 422
+    assert response.status == 422, answer
+    assert answer["error"]["code"] == "too_large_to_pin"
