@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestClient
 
 from api.errors import ApiError
 from api.jobs import JobView, job_cost
+from api.keys import JOBS
 from api.limits import Admission
 from api.sizing import SizeCheck
 from render import Gen1Settings, RenderOptions
@@ -149,3 +150,27 @@ async def test_the_api_refuses_an_unpinnable_job_before_publishing(client: TestC
     # no broker is reachable in unit tests: a job that passed would be 503, not 422
     assert response.status == 422, answer
     assert answer["error"]["code"] == "too_large_to_pin"
+
+
+class _NoWalk(dict[str, Any]):
+    """A job table that fails the test if anything walks it."""
+
+    def values(self) -> Any:
+        raise AssertionError("walked every job")
+
+    def __iter__(self) -> Any:
+        raise AssertionError("walked every job")
+
+
+async def test_a_scrape_walks_no_job(client: TestClient) -> None:
+    view: JobView = client.app[JOBS]
+    for n in range(3):
+        view._apply(*_status(f"{n:032x}", "queued", 0, 512, 100))
+    view._apply(*_status(f"{3:032x}", "completed", 100, 512, 100))
+    view.jobs = _NoWalk(view.jobs)
+    async with client.get("/metrics") as response:
+        text = await response.text()
+    assert response.status == 200
+    assert 'lantern_jobs{state="queued"} 3.0' in text
+    assert 'lantern_jobs{state="completed"} 1.0' in text
+    assert "lantern_pending_frames 300.0" in text
