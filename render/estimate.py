@@ -8,7 +8,7 @@ settings at 256 px it ranged from 0.04 to 1.18 bytes per pixel per frame. So two
   1.5 bytes a pixel (plus the block framing). A job under the bound needs no estimate.
 - `estimate_gif_bytes`: renders four frames at the job's own size (a palette from two of them,
   then one frame encoded against its predecessor at each), and scales the mean encoded frame
-  to the job's frame count. Measured on random settings (`bench/gif_size.py`) it lands 1-27 %
+  to the job's frame count. Measured on random settings (`bench/gif_size.py`) it lands 0-31 %
   above the real size; rendering at a reduced size instead was off by 0.4-2.3x, as fine
   detail compresses differently at each scale.
 """
