@@ -65,8 +65,8 @@ class Pipeline:
     status_topic: faust.TopicT
     retry_topic: faust.TopicT
     dead_letter_topic: faust.TopicT
-    pool: Executor | None = None
-    metrics: WorkerMetrics | None = None
+    pool: Executor  # the render processes (``run``)
+    metrics: WorkerMetrics
 
     async def run(self, fn: Callable[..., R], *args: Any) -> R:
         """Run a synchronous, CPU-bound ``fn`` in the render pool."""
@@ -112,7 +112,7 @@ class Pipeline:
             **request,
         )
         await self.publish(self.status_topic, job_id, event)
-        if state == "completed" and self.metrics is not None:
+        if state == "completed":
             self.metrics.jobs_completed.inc()
 
     @asynccontextmanager
@@ -134,8 +134,7 @@ class Pipeline:
         started = time.perf_counter()
         try:
             yield outcome
-            if self.metrics is not None:
-                self.metrics.stage_seconds.labels(stage).observe(time.perf_counter() - started)
+            self.metrics.stage_seconds.labels(stage).observe(time.perf_counter() - started)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -145,15 +144,13 @@ class Pipeline:
             attempts = self.settings.reliability.attempts
             if is_permanent(exc) or attempt >= attempts:
                 outcome.final = True
-                if self.metrics is not None:
-                    self.metrics.dead_letters.labels(stage).inc()
+                self.metrics.dead_letters.labels(stage).inc()
                 log.warning("dead letter job=%s stage=%s attempt=%d: %s",
                             job_id, stage, attempt, reason)  # fmt: skip
                 public = public_reason(stage, exc)
                 await self._dead_letter(job_id, stage, event, topic, key, attempt, reason, public)
                 return
-            if self.metrics is not None:
-                self.metrics.retries.labels(stage).inc()
+            self.metrics.retries.labels(stage).inc()
             delay = backoff_delay(attempt, self.settings.reliability.backoff_s)
             log.warning("retrying job=%s stage=%s attempt=%d in %.1fs: %s",
                         job_id, stage, attempt, delay, reason)  # fmt: skip

@@ -98,8 +98,7 @@ def attach(app: faust.App, pipe: Pipeline, out: faust.TopicT) -> faust.TopicT:
                 )
                 frame = FrameBlock(spec=spec, index=task.index, digests=digests)
                 await pipe.publish(out, spec.job_id, frame)
-                if pipe.metrics is not None:
-                    pipe.metrics.frames.inc(len(digests))
+                pipe.metrics.frames.inc(len(digests))
             if outcome.final and valid_job_id(spec.job_id):
                 # the job has failed: tell the assembler to forget it
                 failed = FrameBlock(spec=spec, index=FAILED, digests=[])

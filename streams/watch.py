@@ -236,8 +236,7 @@ async def _republish(pipe: Pipeline, requests: faust.TopicT, job: JobStatus, rea
 
 async def _redrive(pipe: Pipeline, requests: faust.TopicT, job: JobStatus, now: float) -> None:
     idle = now - job.updated_at
-    if pipe.metrics is not None:
-        pipe.metrics.stalled.inc()
+    pipe.metrics.stalled.inc()
     if job.stalls >= MAX_REDRIVES:
         log.warning("stalled job=%s idle=%.0fs: giving up", job.job_id, idle)
         await pipe.report(
@@ -276,5 +275,4 @@ async def _drive_again(
         request_partition=meta.partition, request_offset=meta.offset, at=time.time(),
     )  # fmt: skip
     await pipe.publish(pipe.status_topic, job.job_id, status)
-    if pipe.metrics is not None:
-        pipe.metrics.redriven.labels(reason).inc()
+    pipe.metrics.redriven.labels(reason).inc()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor
 
 import faust
 from prometheus_client import start_http_server
@@ -31,8 +31,11 @@ __all__ = ["create_worker", "run_worker"]
 log = logging.getLogger(__name__)
 
 
-def create_worker(settings: Settings) -> tuple[faust.App, Pipeline]:
-    """The faust App with every stage attached, and the Pipeline they share."""
+def create_worker(
+    settings: Settings, pool: Executor, metrics: WorkerMetrics
+) -> tuple[faust.App, Pipeline]:
+    """The faust App with every stage attached, and the Pipeline they share (whole: its render
+    pool and metrics are given here, not set later)."""
     app = create_app(settings)
     names = TopicNames.from_settings(settings)
     partitions = settings.kafka.partitions
@@ -46,6 +49,8 @@ def create_worker(settings: Settings) -> tuple[faust.App, Pipeline]:
         dead_letter_topic=app.topic(
             names.dead_letters, key_type=str, value_type=DeadLetter, partitions=partitions
         ),
+        pool=pool,
+        metrics=metrics,
     )
     # attached downstream first: each stage is handed the topic it writes to
     pin_topic = pin.attach(app, pipe)
@@ -58,15 +63,14 @@ def create_worker(settings: Settings) -> tuple[faust.App, Pipeline]:
 
 def run_worker(settings: Settings) -> None:
     """Run a worker until SIGINT/SIGTERM, with its render pool open for its whole life."""
-    app, pipe = create_worker(settings)
-    pipe.metrics = WorkerMetrics.create()
+    metrics = WorkerMetrics.create()
     if settings.worker.metrics_port:
-        start_http_server(settings.worker.metrics_port, registry=pipe.metrics.registry)
+        start_http_server(settings.worker.metrics_port, registry=metrics.registry)
     processes = settings.worker.processes or os.cpu_count() or 1
     # forkserver: the pool's children do not inherit the event loop or Kafka sockets
     context = multiprocessing.get_context("forkserver")
     with ProcessPoolExecutor(max_workers=processes, mp_context=context) as pool:
-        pipe.pool = pool
+        app, _ = create_worker(settings, pool, metrics)
         log.info("worker starting processes=%d bootstrap=%s", processes, settings.kafka.bootstrap)
         worker = faust.Worker(app, loglevel=settings.worker.loglevel)
         try:
