@@ -1,42 +1,54 @@
-"""The OpenAPI 3.1 document of the v1 API, served at ``/api/v1/openapi.json``.
+"""The OpenAPI 3.1 document of every route the API serves, served at ``/api/v1/openapi.json``.
 
-The settings schema mirrors ``render/settings.py`` (GEN1_SPEC §1); a unit test checks both
-agree at every bound, so the document cannot drift from what the API enforces.
+The settings schema mirrors ``render/settings.py`` (GEN1_SPEC §1) and the preview's query
+parameters are that schema flattened to dotted paths; unit tests check every bound against what
+the API enforces, and that the document names exactly the routes of ``api/routes.py``.
+
+Every GET route also answers HEAD (aiohttp adds it); the document lists the GETs only.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from aiohttp import web
 
-__all__ = ["SETTINGS_SCHEMA", "document", "openapi"]
+from lantern.contract import STATES
+
+from .page import STATIC
+from .preview import DEFAULT_SIZE, FRAMES, MAX_SIZE
+
+__all__ = ["OPTIONS_SCHEMA", "PREVIEW_PARAMETERS", "SETTINGS_SCHEMA", "document", "openapi"]
+
+Json = dict[str, Any]
 
 
-def _num(lo: float, hi: float, default: float) -> dict[str, Any]:
+def _num(lo: float, hi: float, default: float) -> Json:
     return {"type": "number", "minimum": lo, "maximum": hi, "default": default}
 
 
-def _int(lo: int, hi: int, default: int) -> dict[str, Any]:
+def _int(lo: int, hi: int, default: int) -> Json:
     return {"type": "integer", "minimum": lo, "maximum": hi, "default": default}
 
 
 _BOOL = {"type": "boolean"}
 _DIRECTION = {"type": "integer", "enum": [1, -1], "description": "1 clockwise, -1 mirrored"}
 _COLOUR = {"type": "string", "pattern": "^#[0-9a-fA-F]{6}$"}
+_FREQ_ALIAS = "the original's name for baseFrequency; give one of the two, not both"
 
 
-def _layer(props: dict[str, Any], freq_default: float | None) -> dict[str, Any]:
+def _layer(props: Json, freq_default: float | None) -> Json:
     """A settings section; ``baseFreq`` is the original's name for ``baseFrequency``."""
-    schema: dict[str, Any] = {"type": "object", "additionalProperties": False, "properties": props}
+    schema: Json = {"type": "object", "additionalProperties": False, "properties": props}
     if freq_default is not None:
         props["baseFrequency"] = _num(0.001, 0.05, freq_default)
-        props["baseFreq"] = _num(0.001, 0.05, freq_default)
+        props["baseFreq"] = {**_num(0.001, 0.05, freq_default), "description": _FREQ_ALIAS}
         schema["not"] = {"required": ["baseFrequency", "baseFreq"]}
     return schema
 
 
-SETTINGS_SCHEMA: dict[str, Any] = {
+SETTINGS_SCHEMA: Json = {
     "type": "object",
     "additionalProperties": False,
     "description": "Gen1 settings (GEN1_SPEC §1); missing fields take their defaults.",
@@ -79,7 +91,7 @@ SETTINGS_SCHEMA: dict[str, Any] = {
     },
 }
 
-OPTIONS_SCHEMA: dict[str, Any] = {
+OPTIONS_SCHEMA: Json = {
     "type": "object",
     "additionalProperties": False,
     "properties": {
@@ -90,14 +102,44 @@ OPTIONS_SCHEMA: dict[str, Any] = {
     },
 }
 
+
+def _flatten(schema: Json, prefix: str = "") -> list[tuple[str, Json]]:
+    """Every leaf of a settings schema by its dotted path, in document order."""
+    out: list[tuple[str, Json]] = []
+    for key, sub in schema["properties"].items():
+        if sub.get("type") == "object":
+            out += _flatten(sub, f"{prefix}{key}.")
+        else:
+            out.append((f"{prefix}{key}", sub))
+    return out
+
+
+def _query(name: str, schema: Json, description: str | None = None, **extra: Any) -> Json:
+    param: Json = {"name": name, "in": "query", "required": False, "schema": copy.deepcopy(schema)}
+    if description:
+        param["description"] = description
+    return {**param, **extra}
+
+
+# GET /api/v1/preview.png: the settings as dotted query keys (api/preview.py), then the picture's
+# size and frame; one value per key, at most LANTERN_API_PREVIEW_MAX_VALUE_CHARS characters
+PREVIEW_PARAMETERS: list[Json] = [
+    *(_query(path, leaf, leaf.get("description")) for path, leaf in _flatten(SETTINGS_SCHEMA)),
+    _query("size", _int(64, MAX_SIZE, DEFAULT_SIZE), "the side of the square picture in pixels"),
+    _query("frame", _int(0, FRAMES - 1, 0), f"the frame of the default {FRAMES}-frame loop"),
+]
+
 _WALLET = {
     "type": "string",
     "pattern": "^0x[0-9a-fA-F]{40}$",
     "description": "EIP-55: all-lower or all-upper hex is accepted; mixed case must checksum.",
     "example": "0x52908400098527886E0F7030069857D2E4169EE7",
 }
+_JOB_ID_SCHEMA = {"type": "string", "pattern": "^[0-9a-f]{32}$"}
+_CID_SCHEMA = {"type": "string", "pattern": "^(Qm[1-9A-HJ-NP-Za-km-z]{44}|b[a-z2-7]{58})$"}
+_STAMP = {"type": ["number", "null"], "description": "Unix time in seconds"}
 
-_ERROR: dict[str, Any] = {
+_ERROR: Json = {
     "type": "object",
     "required": ["error"],
     "properties": {
@@ -105,218 +147,752 @@ _ERROR: dict[str, Any] = {
             "type": "object",
             "required": ["code", "message"],
             "properties": {
-                "code": {"type": "string"},
+                "code": {"type": "string", "description": "stable, machine-readable"},
                 "message": {"type": "string"},
-                "field": {"type": "string"},
-                "details": {"type": "array", "items": {"type": "object"}},
+                "field": {"type": "string", "description": "the offending field's dotted path"},
+                "details": {
+                    "type": "array",
+                    "description": "every bad field, the first of which is `field`",
+                    "items": {
+                        "type": "object",
+                        "required": ["field", "reason"],
+                        "properties": {"field": {"type": "string"}, "reason": {"type": "string"}},
+                    },
+                },
             },
         }
     },
 }
 
-_JOB: dict[str, Any] = {
+_STATE = {"type": "string", "enum": list(STATES)}
+
+_RESULT: Json = {
     "type": "object",
-    "required": ["job_id", "state", "progress"],
+    "description": "where the finished work lies (completed jobs)",
     "properties": {
-        "job_id": {"type": "string"},
-        "state": {
-            "type": "string",
-            "enum": ["queued", "rendering", "encoding", "pinning", "completed", "failed"],
-        },
-        "progress": {"type": "integer", "minimum": 0, "maximum": 100},
-        "stage": {"type": "string"},
-        "detail": {"type": "string"},
-        "error": {"type": "string"},
-        "result": {"type": "object"},
-        "created_at": {"type": ["number", "null"]},
-        "updated_at": {"type": ["number", "null"]},
+        "gif_cid": {"type": "string"},
+        "metadata_cid": {"type": "string"},
+        "image_url": {"type": "string"},
+        "metadata_url": {"type": "string"},
+        "token_uri": {"type": "string"},
+        "gif_bytes": {"type": "integer"},
+        "pin_backend": {"type": "string"},
     },
 }
 
+_JOB: Json = {
+    "type": "object",
+    "required": ["job_id", "state", "progress", "stage", "detail", "created_at", "updated_at"],
+    "properties": {
+        "job_id": _JOB_ID_SCHEMA,
+        "state": {"$ref": "#/components/schemas/State"},
+        "progress": {"type": "integer", "minimum": 0, "maximum": 100},
+        "stage": {"type": "string"},
+        "detail": {"type": "string"},
+        "error": {"type": "string", "description": "why it failed, in plain words (failed jobs)"},
+        "result": {"$ref": "#/components/schemas/Result"},
+        "created_at": _STAMP,
+        "updated_at": _STAMP,
+    },
+}
 
-def _errors(*codes: int) -> dict[str, Any]:
-    ref = {"$ref": "#/components/schemas/Error"}
-    return {
-        str(c): {"description": _REASONS[c], "content": {"application/json": {"schema": ref}}}
-        for c in codes
-    }
+_JOB_SUMMARY: Json = {
+    "type": "object",
+    "required": [
+        "job_id",
+        "state",
+        "progress",
+        "stage",
+        "error",
+        "wallet",
+        "created_at",
+        "updated_at",
+    ],
+    "properties": {
+        "job_id": {"type": "string"},
+        "state": {"$ref": "#/components/schemas/State"},
+        "progress": {"type": "integer"},
+        "stage": {"type": ["string", "null"]},
+        "error": {"type": ["string", "null"]},
+        "wallet": {"type": ["string", "null"]},
+        "created_at": _STAMP,
+        "updated_at": _STAMP,
+    },
+}
 
+_EVENT: Json = {
+    "type": "object",
+    "description": "One Server-Sent Event: its data is the job as GET /api/v1/jobs/{job_id} "
+    "answers it.",
+    "required": ["data"],
+    "properties": {
+        "event": {"const": "message"},
+        "id": {"type": "string", "description": "the job's updated_at"},
+        "retry": {"type": "integer"},
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "contentSchema": {"$ref": "#/components/schemas/Job"},
+        },
+    },
+}
+
+_READINESS: Json = {
+    "type": "object",
+    "required": ["status", "checks"],
+    "properties": {
+        "status": {"type": "string", "enum": ["ready", "not ready"]},
+        "checks": {
+            "type": "object",
+            "required": ["broker", "status_table"],
+            "properties": {"broker": {"type": "boolean"}, "status_table": {"type": "boolean"}},
+        },
+    },
+}
+
+_HEADERS: Json = {
+    "RetryAfter": {
+        "description": "seconds to wait before trying again",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 1},
+    },
+    "WWWAuthenticate": {
+        "description": "the bearer challenge",
+        "required": True,
+        "schema": {"type": "string"},
+    },
+    "ETag": {"description": "the representation's entity tag", "schema": {"type": "string"}},
+    "CacheControl": {
+        "description": "how long the answer may be kept",
+        "schema": {"type": "string"},
+    },
+}
 
 _REASONS = {
-    400: "malformed JSON or parameter",
+    400: "the body is not JSON (or nests too deep), or the Idempotency-Key is malformed",
     401: "missing or wrong operator token",
-    403: "operator routes are off",
+    403: "operator routes are off (no LANTERN_API_ADMIN_TOKEN)",
     404: "unknown job or content",
-    409: "conflict (idempotency key reused, or a job not in a retryable state)",
-    413: "body too large",
+    408: "the body did not arrive in whole within LANTERN_API_BODY_TIMEOUT_S",
+    409: "an Idempotency-Key reused with a different request",
+    413: "the body exceeds LANTERN_API_MAX_BODY_BYTES",
     415: "not application/json",
-    422: "invalid field; `field` is its path",
+    422: "invalid field; `field` is its path, `details` lists every bad one",
     429: "over a rate or the queue limit; see Retry-After",
     503: "the broker cannot take the request; nothing was accepted",
 }
+# the status codes that always come with these headers
+_ERROR_HEADERS: dict[int, Json] = {
+    401: {"WWW-Authenticate": {"$ref": "#/components/headers/WWWAuthenticate"}},
+    429: {"Retry-After": {"$ref": "#/components/headers/RetryAfter"}},
+}
+_RETRY_AFTER = {"Retry-After": {"$ref": "#/components/headers/RetryAfter"}}
 
-_JOB_ID = {
-    "name": "job_id",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+
+def _ref(kind: str, name: str) -> Json:
+    return {"$ref": f"#/components/{kind}/{name}"}
+
+
+def _error(status: int, description: str | None = None, headers: Json | None = None) -> Json:
+    """A failure answered with the Error body (api/errors.py)."""
+    response: Json = {
+        "description": description or _REASONS[status],
+        "content": {"application/json": {"schema": _ref("schemas", "Error")}},
+    }
+    headers = {**_ERROR_HEADERS.get(status, {}), **(headers or {})}
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+def _errors(*codes: int, **described: str) -> Json:
+    """Error responses by status; ``e404="…"`` overrides one's description."""
+    return {str(c): _error(c, described.get(f"e{c}")) for c in codes}
+
+
+def _json(description: str, schema: Json, headers: Json | None = None) -> Json:
+    response: Json = {
+        "description": description,
+        "content": {"application/json": {"schema": schema}},
+    }
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+def _file_responses(media: dict[str, Json]) -> Json:
+    """What aiohttp's FileResponse answers besides 200: conditional and range requests."""
+    binary = {"type": "string", "format": "binary"}
+    return {
+        "206": {
+            "description": "the requested byte range (a Range request)",
+            "content": {m: {"schema": binary} for m in media},
+        },
+        "304": {"description": "not modified (If-None-Match / If-Modified-Since)"},
+        "412": {"description": "an If-Match or If-Unmodified-Since precondition failed"},
+        "416": {"description": "the requested byte range cannot be satisfied"},
+    }
+
+
+def _path(name: str, schema: Json, description: str) -> Json:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": schema,
+    }
+
+
+_JOB_ID = _path("job_id", _JOB_ID_SCHEMA, "32 lowercase hex characters")
+_IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "the same key (for the same wallet) gives the same job on any replica; "
+    "reused with a different request it is refused with 409",
+    "schema": {"type": "string", "pattern": "^[!-~]{1,255}$"},
+}
+_IF_NONE_MATCH = {
+    "name": "If-None-Match",
+    "in": "header",
+    "required": False,
+    "description": "the ETag of a copy held: 304 if it is still current",
+    "schema": {"type": "string"},
 }
 _ADMIN: list[dict[str, list[str]]] = [{"admin": []}]
+_PAGE_MEDIA = {"text/html": {"schema": {"type": "string"}}}
+_STATIC_TYPES = ["text/css", "text/javascript", "image/svg+xml", "text/html", "image/x-icon"]
 
 
-def document() -> dict[str, Any]:
+def _static_names() -> list[str]:
+    """The page's assets as ``GET /static/{name}`` serves them (api/page.py)."""
+    return sorted(p.name for p in STATIC.iterdir() if p.is_file() and not p.name.startswith("."))
+
+
+def _page_paths() -> Json:
+    page = {"description": "the creator page (HTML)", "content": _PAGE_MEDIA}
+    return {
+        "/": {
+            "get": {
+                "operationId": "creatorPage",
+                "tags": ["page"],
+                "summary": "The creator page",
+                "responses": {"200": page, **_file_responses(_PAGE_MEDIA)},
+            }
+        },
+        "/jobs/{job_id}": {
+            "get": {
+                "operationId": "jobPage",
+                "tags": ["page"],
+                "summary": "The same page, following one job (a shareable link)",
+                "parameters": [_JOB_ID],
+                "responses": {
+                    "200": page,
+                    **_file_responses(_PAGE_MEDIA),
+                    **_errors(404, e404="not a job id"),
+                },
+            }
+        },
+        "/static/{name}": {
+            "get": {
+                "operationId": "staticFile",
+                "tags": ["page"],
+                "summary": "One of the page's assets (no directories, no listing)",
+                "parameters": [
+                    _path(
+                        "name",
+                        {"type": "string", "enum": _static_names()},
+                        "a file of the page; any other name is 404",
+                    )
+                ],
+                "responses": {
+                    "200": {
+                        "description": "the asset, revalidated by ETag (Cache-Control: no-cache)",
+                        "content": {t: {"schema": {"type": "string"}} for t in _STATIC_TYPES},
+                    },
+                    **_file_responses({t: {} for t in _STATIC_TYPES}),
+                    **_errors(404, e404="no such asset"),
+                },
+            }
+        },
+    }
+
+
+def _preview_paths() -> Json:
+    cached = {"ETag": _ref("headers", "ETag"), "Cache-Control": _ref("headers", "CacheControl")}
+    return {
+        "/api/v1/preview.png": {
+            "get": {
+                "operationId": "preview",
+                "tags": ["preview"],
+                "summary": "One small frame of the artwork, for the page's live preview",
+                "description": (
+                    "The settings travel as dotted paths of the settings JSON "
+                    "(`?flowFields.lineDensity=0.2&contour.enabled=false`), read as JSON scalars "
+                    "(`true`, `0.2`, `5`) or else as strings; missing ones take their defaults. "
+                    "Each key at most once, no key or value longer than "
+                    "LANTERN_API_PREVIEW_MAX_VALUE_CHARS (64) characters, no unknown key. Frames "
+                    "are cached by the normalised settings; a client may start "
+                    "LANTERN_API_PREVIEW_RATE_PER_MIN new renders a minute (cache hits and 304s "
+                    "are free). A client that leaves before its frame is ready is answered "
+                    "nothing (logged as 499)."
+                ),
+                "parameters": [*PREVIEW_PARAMETERS, _IF_NONE_MATCH],
+                "responses": {
+                    "200": {
+                        "description": "the frame",
+                        "headers": {
+                            **cached,
+                            "X-Preview-Cache": {
+                                "description": "whether the frame came from the cache",
+                                "schema": {"type": "string", "enum": ["hit", "miss"]},
+                            },
+                        },
+                        "content": {"image/png": {"schema": {"type": "string"}}},
+                    },
+                    "304": {
+                        "description": "not modified: If-None-Match names it",
+                        "headers": cached,
+                    },
+                    **_errors(
+                        422,
+                        429,
+                        503,
+                        e422="invalid field; `field` is `settings.<path>`, `size` or `frame`",
+                        e429="every render slot and queue place is taken, or this client "
+                        "started too many renders; see Retry-After",
+                        e503="the preview renderer restarted; retry",
+                    ),
+                },
+            }
+        }
+    }
+
+
+def _mint_body(wallet: str, options: bool) -> Json:
+    properties: Json = {"settings": SETTINGS_SCHEMA}
+    if options:
+        properties["options"] = OPTIONS_SCHEMA
+    properties[wallet] = _WALLET
+    return {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": [wallet],
+                    "properties": properties,
+                }
+            }
+        },
+    }
+
+
+_SUBMIT_ERRORS = (400, 408, 409, 413, 415)
+_SUBMIT_REFUSED = {
+    "422": _error(
+        422,
+        "invalid field (`field` is its path, `details` lists every bad one); or a job more "
+        "costly than one client may submit a minute, or whose GIF would exceed the pin limit",
+    ),
+    "429": _error(
+        429,
+        "over a submission or work rate (per address, per wallet), the render queue is full, "
+        "or too many large jobs are being sized; see Retry-After",
+    ),
+}
+_UNAVAILABLE = _error(
+    503,
+    "the broker cannot take the job (or the sizing renderer restarted); nothing was accepted",
+    {
+        "Retry-After": {
+            "description": "seconds to wait before trying again (sent when the broker failed)",
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    },
+)
+
+
+def _job_paths() -> Json:
+    return {
+        "/api/v1/mints": {
+            "post": {
+                "operationId": "submitMint",
+                "tags": ["jobs"],
+                "summary": "Submit a job",
+                "parameters": [_IDEMPOTENCY_KEY],
+                "requestBody": _mint_body("wallet", options=True),
+                "responses": {
+                    "202": _json(
+                        "accepted: on the broker's log",
+                        _ref("schemas", "Accepted"),
+                        {
+                            "Location": {
+                                "description": "the job's status URL",
+                                "required": True,
+                                "schema": {"type": "string"},
+                            }
+                        },
+                    ),
+                    **_errors(*_SUBMIT_ERRORS),
+                    **_SUBMIT_REFUSED,
+                    "503": _UNAVAILABLE,
+                },
+            }
+        },
+        "/api/v1/jobs/{job_id}": {
+            "get": {
+                "operationId": "getJob",
+                "tags": ["jobs"],
+                "summary": "A job's state, progress, error and result",
+                "parameters": [_JOB_ID],
+                "responses": {"200": _json("the job", _ref("schemas", "Job")), **_errors(404)},
+            }
+        },
+        "/api/v1/jobs/{job_id}/events": {
+            "get": {
+                "operationId": "jobEvents",
+                "tags": ["jobs"],
+                "summary": "The job's status as Server-Sent Events",
+                "description": (
+                    "Sends `retry: 2000`, then the job (as GET /api/v1/jobs/{job_id} answers it) "
+                    "at once and again on every change, with a comment line every 15 s while "
+                    "nothing changes; the stream ends after a terminal state (completed, failed) "
+                    "has been sent. An unknown job is 404 before any stream starts."
+                ),
+                "parameters": [_JOB_ID],
+                "responses": {
+                    "200": {
+                        "description": "the stream; `schema` is one event's",
+                        "headers": {"Cache-Control": _ref("headers", "CacheControl")},
+                        "content": {"text/event-stream": {"schema": _ref("schemas", "JobEvent")}},
+                    },
+                    **_errors(
+                        404,
+                        429,
+                        e429="too many event streams open, in all or from this client; "
+                        "poll the job's status instead",
+                    ),
+                },
+            }
+        },
+    }
+
+
+def _legacy_paths() -> Json:
+    status = {
+        "type": "object",
+        "required": ["status", "progress"],
+        "properties": {
+            "status": {"type": "string", "enum": ["waiting", "active", "completed", "failed"]},
+            "progress": {"type": "integer", "minimum": 0, "maximum": 100},
+            "result": {
+                "type": "object",
+                "required": ["imageUrl", "metadataUrl"],
+                "properties": {
+                    "imageUrl": {"type": "string", "description": "ipfs://<gif cid>"},
+                    "metadataUrl": {"type": "string", "description": "the token URI"},
+                },
+            },
+            "failedReason": {"type": "string"},
+        },
+    }
+    return {
+        "/api/gen1/queue-mint": {
+            "post": {
+                "operationId": "legacyQueueMint",
+                "tags": ["gen1"],
+                "summary": "Submit a job (the original's route and shapes)",
+                "parameters": [_IDEMPOTENCY_KEY],
+                "requestBody": _mint_body("walletAddress", options=False),
+                "responses": {
+                    "200": _json(
+                        "accepted: on the broker's log",
+                        {
+                            "type": "object",
+                            "required": ["jobId"],
+                            "properties": {"jobId": _JOB_ID_SCHEMA},
+                        },
+                    ),
+                    **_errors(*_SUBMIT_ERRORS),
+                    **_SUBMIT_REFUSED,
+                    "503": _UNAVAILABLE,
+                },
+            }
+        },
+        "/api/gen1/job-status": {
+            "get": {
+                "operationId": "legacyJobStatus",
+                "tags": ["gen1"],
+                "summary": "A job's status (the original's route and shapes)",
+                "parameters": [
+                    {
+                        "name": "jobId",
+                        "in": "query",
+                        "required": True,
+                        "description": "the id queue-mint answered",
+                        "schema": _JOB_ID_SCHEMA,
+                    }
+                ],
+                "responses": {
+                    "200": _json(
+                        "the job in the original's BullMQ terms (rendering, encoding and "
+                        "pinning are `active`); `result` once completed, `failedReason` once "
+                        "failed",
+                        status,
+                    ),
+                    **_errors(400, 404, e400="jobId is missing or empty"),
+                },
+            }
+        },
+    }
+
+
+def _operations_paths() -> Json:
+    text = {"type": "string"}
+    return {
+        "/ipfs/{cid}": {
+            "get": {
+                "operationId": "getContent",
+                "tags": ["content"],
+                "summary": "Content by CID (the local gateway), cached forever",
+                "parameters": [
+                    _path("cid", _CID_SCHEMA, "a sha2-256 CIDv0 or canonical CIDv1"),
+                    _IF_NONE_MATCH,
+                ],
+                "responses": {
+                    "200": {
+                        "description": "the bytes, with the content type they were stored with",
+                        "headers": {
+                            "ETag": _ref("headers", "ETag"),
+                            "Cache-Control": _ref("headers", "CacheControl"),
+                            "X-Ipfs-Path": {"description": "/ipfs/<cid>", "schema": text},
+                        },
+                        "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+                    },
+                    **_file_responses({"*/*": {}}),
+                    **_errors(
+                        400,
+                        404,
+                        e400="not a sha2-256 CIDv0 or canonical CIDv1",
+                        e404="no such content here",
+                    ),
+                },
+            }
+        },
+        "/healthz": {
+            "get": {
+                "operationId": "healthz",
+                "tags": ["operations"],
+                "summary": "Process up",
+                "responses": {
+                    "200": _json(
+                        "up",
+                        {
+                            "type": "object",
+                            "required": ["status"],
+                            "properties": {"status": {"const": "ok"}},
+                        },
+                    )
+                },
+            }
+        },
+        "/readyz": {
+            "get": {
+                "operationId": "readyz",
+                "tags": ["operations"],
+                "summary": "Broker reachable and the job view caught up",
+                "responses": {
+                    "200": _json("ready", _ref("schemas", "Readiness")),
+                    "503": _json(
+                        "not ready; `checks` says what is not", _ref("schemas", "Readiness")
+                    ),
+                },
+            }
+        },
+        "/metrics": {
+            "get": {
+                "operationId": "metrics",
+                "tags": ["operations"],
+                "summary": "Prometheus metrics",
+                "responses": {
+                    "200": {
+                        "description": "the Prometheus text exposition format",
+                        "content": {"text/plain": {"schema": text}},
+                    }
+                },
+            }
+        },
+        "/api/v1/openapi.json": {
+            "get": {
+                "operationId": "openapi",
+                "tags": ["operations"],
+                "summary": "This document",
+                "responses": {
+                    "200": _json(
+                        "the OpenAPI document",
+                        {"type": "object", "required": ["openapi", "info", "paths"]},
+                    )
+                },
+            }
+        },
+    }
+
+
+def _limit(default: int, most: int) -> Json:
+    return _query("limit", _int(1, most, default), f"how many, 1–{most}")
+
+
+def _admin_paths() -> Json:
+    return {
+        "/api/v1/jobs": {
+            "get": {
+                "operationId": "listJobs",
+                "tags": ["operator"],
+                "summary": "Jobs by state, newest first, with counts",
+                "security": _ADMIN,
+                "parameters": [
+                    _query("state", _ref("schemas", "State"), "only jobs in this state"),
+                    _limit(100, 1000),
+                ],
+                "responses": {
+                    "200": _json(
+                        "jobs and how many there are in each state",
+                        {
+                            "type": "object",
+                            "required": ["counts", "jobs"],
+                            "properties": {
+                                "counts": {
+                                    "type": "object",
+                                    "required": list(STATES),
+                                    "properties": {s: {"type": "integer"} for s in STATES},
+                                },
+                                "jobs": {
+                                    "type": "array",
+                                    "items": _ref("schemas", "JobSummary"),
+                                },
+                            },
+                        },
+                    ),
+                    **_errors(401, 403, 422, e422="bad `state` or `limit`"),
+                },
+            }
+        },
+        "/api/v1/jobs/{job_id}/retry": {
+            "post": {
+                "operationId": "retryJob",
+                "tags": ["operator"],
+                "summary": "Drive a failed job again from its original request",
+                "security": _ADMIN,
+                "parameters": [_JOB_ID],
+                "responses": {
+                    "202": _json(
+                        "queued again",
+                        {
+                            "type": "object",
+                            "required": ["job_id", "state", "status_url"],
+                            "properties": {
+                                "job_id": _JOB_ID_SCHEMA,
+                                "state": {"const": "queued"},
+                                "status_url": {"type": "string"},
+                            },
+                        },
+                    ),
+                    **_errors(
+                        401,
+                        403,
+                        404,
+                        409,
+                        e409="the job has not failed, or has no stored request",
+                    ),
+                    "503": _error(503, headers=_RETRY_AFTER),
+                },
+            }
+        },
+        "/api/v1/dead-letters": {
+            "get": {
+                "operationId": "deadLetters",
+                "tags": ["operator"],
+                "summary": "The newest dead letters, with their errors",
+                "security": _ADMIN,
+                "parameters": [_limit(50, 500)],
+                "responses": {
+                    "200": _json(
+                        "dead letters, newest first",
+                        {
+                            "type": "object",
+                            "required": ["dead_letters"],
+                            "properties": {
+                                "dead_letters": {"type": "array", "items": {"type": "object"}}
+                            },
+                        },
+                    ),
+                    **_errors(401, 403, 422, e422="bad `limit`"),
+                },
+            }
+        },
+    }
+
+
+def document() -> Json:
     """The whole OpenAPI document."""
-    job_ref = {"$ref": "#/components/schemas/Job"}
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "Lantern",
             "version": "1",
-            "description": "Render, encode and pin animated Gen1 NFTs.",
+            "description": (
+                "Render, encode and pin animated Gen1 NFTs. Every failure answers the Error "
+                "body; every GET route also answers HEAD."
+            ),
         },
+        "tags": [
+            {"name": "page", "description": "the creator page and its assets"},
+            {"name": "preview", "description": "live previews of settings"},
+            {"name": "jobs", "description": "submit and follow jobs"},
+            {"name": "gen1", "description": "the original service's routes, kept for its clients"},
+            {"name": "content", "description": "the local IPFS gateway"},
+            {"name": "operations", "description": "health, readiness, metrics, this document"},
+            {"name": "operator", "description": "behind the operator's bearer token"},
+        ],
         "paths": {
-            "/api/v1/mints": {
-                "post": {
-                    "summary": "Submit a job",
-                    "parameters": [
-                        {
-                            "name": "Idempotency-Key",
-                            "in": "header",
-                            "required": False,
-                            "schema": {"type": "string", "pattern": "^[!-~]{1,255}$"},
-                        }
-                    ],
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "additionalProperties": False,
-                                    "required": ["wallet"],
-                                    "properties": {
-                                        "settings": SETTINGS_SCHEMA,
-                                        "options": OPTIONS_SCHEMA,
-                                        "wallet": _WALLET,
-                                    },
-                                }
-                            }
-                        },
-                    },
-                    "responses": {
-                        "202": {
-                            "description": "accepted: on the broker's log",
-                            "content": {"application/json": {"schema": {"type": "object"}}},
-                        },
-                        **_errors(400, 409, 413, 415, 422, 429, 503),
-                    },
-                }
-            },
-            "/api/v1/jobs/{job_id}": {
-                "get": {
-                    "summary": "A job's state, progress, error and result",
-                    "parameters": [_JOB_ID],
-                    "responses": {
-                        "200": {
-                            "description": "the job",
-                            "content": {"application/json": {"schema": job_ref}},
-                        },
-                        **_errors(404),
-                    },
-                }
-            },
-            "/api/v1/jobs": {
-                "get": {
-                    "summary": "Jobs by state, newest first, with counts (operator)",
-                    "security": _ADMIN,
-                    "parameters": [
-                        {"name": "state", "in": "query", "schema": _JOB["properties"]["state"]},
-                        {
-                            "name": "limit",
-                            "in": "query",
-                            "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
-                        },
-                    ],
-                    "responses": {
-                        "200": {
-                            "description": "jobs and counts",
-                            "content": {"application/json": {"schema": {"type": "object"}}},
-                        },
-                        **_errors(401, 403, 422),
-                    },
-                }
-            },
-            "/api/v1/jobs/{job_id}/retry": {
-                "post": {
-                    "summary": "Drive a failed job again (operator)",
-                    "security": _ADMIN,
-                    "parameters": [_JOB_ID],
-                    "responses": {
-                        "202": {
-                            "description": "queued again",
-                            "content": {"application/json": {"schema": {"type": "object"}}},
-                        },
-                        **_errors(401, 403, 404, 409, 503),
-                    },
-                }
-            },
-            "/api/v1/dead-letters": {
-                "get": {
-                    "summary": "The newest dead letters (operator)",
-                    "security": _ADMIN,
-                    "parameters": [
-                        {
-                            "name": "limit",
-                            "in": "query",
-                            "schema": {"type": "integer", "minimum": 1, "maximum": 500},
-                        }
-                    ],
-                    "responses": {
-                        "200": {
-                            "description": "dead letters",
-                            "content": {"application/json": {"schema": {"type": "object"}}},
-                        },
-                        **_errors(401, 403, 422),
-                    },
-                }
-            },
-            "/ipfs/{cid}": {
-                "get": {
-                    "summary": "Content by CID (the local gateway)",
-                    "parameters": [
-                        {
-                            "name": "cid",
-                            "in": "path",
-                            "required": True,
-                            "schema": {
-                                "type": "string",
-                                "pattern": "^(Qm[1-9A-HJ-NP-Za-km-z]{44}|b[a-z2-7]{58})$",
-                            },
-                        }
-                    ],
-                    "responses": {
-                        "200": {"description": "the bytes"},
-                        "304": {"description": "not modified"},
-                        **_errors(400, 404),
-                    },
-                }
-            },
-            "/healthz": {
-                "get": {"summary": "Process up", "responses": {"200": {"description": "up"}}}
-            },
-            "/readyz": {
-                "get": {
-                    "summary": "Broker reachable and status caught up",
-                    "responses": {
-                        "200": {"description": "ready"},
-                        "503": {"description": "not ready"},
-                    },
-                }
-            },
+            **_page_paths(),
+            **_preview_paths(),
+            **_job_paths(),
+            **_legacy_paths(),
+            **_operations_paths(),
+            **_admin_paths(),
         },
         "components": {
-            "schemas": {"Error": _ERROR, "Job": _JOB},
-            "securitySchemes": {"admin": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": _ERROR,
+                "State": _STATE,
+                "Job": _JOB,
+                "Result": _RESULT,
+                "JobEvent": _EVENT,
+                "JobSummary": _JOB_SUMMARY,
+                "Accepted": {
+                    "type": "object",
+                    "required": ["job_id", "state", "status_url", "events_url"],
+                    "properties": {
+                        "job_id": _JOB_ID_SCHEMA,
+                        "state": {"const": "queued"},
+                        "status_url": {"type": "string"},
+                        "events_url": {"type": "string"},
+                    },
+                },
+                "Readiness": _READINESS,
+            },
+            "headers": _HEADERS,
+            "securitySchemes": {
+                "admin": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "LANTERN_API_ADMIN_TOKEN; without one set, 403",
+                }
+            },
         },
     }
 
