@@ -14,8 +14,8 @@ from typing import Any
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from lantern.contract import STATES
 from streams.kafka_security import kafka_client_options
-from streams.status import STATES
 from streams.topics import TopicNames
 
 from .errors import ApiError

@@ -17,13 +17,14 @@ from typing import Any
 
 from aiohttp import web
 
+from lantern.contract import TERMINAL
+
 from .keys import JOBS, STREAMS
 from .views import find_job, public_job
 
 __all__ = ["KEEPALIVE_S", "job_events"]
 
 KEEPALIVE_S = 15.0  # below the usual 30–60 s idle timeouts of proxies and load balancers
-_TERMINAL = frozenset({"completed", "failed"})
 
 
 async def job_events(request: web.Request) -> web.StreamResponse:
@@ -53,7 +54,7 @@ async def _stream(request: web.Request, job_id: str, job: dict[str, Any]) -> web
             if current != sent:
                 await response.write(_event(current))
                 sent, quiet_since = current, time.monotonic()
-                if current["state"] in _TERMINAL:
+                if current["state"] in TERMINAL:
                     break
             elif time.monotonic() - quiet_since >= KEEPALIVE_S:
                 await response.write(b": keep-alive\n\n")

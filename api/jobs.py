@@ -19,10 +19,10 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 
+from lantern.contract import TERMINAL
 from render import RenderOptions, SettingsError
 from streams.kafka_security import kafka_client_options
 from streams.settings import Settings
-from streams.status import TERMINAL
 from streams.topics import status_changelog
 
 __all__ = ["JobView", "job_cost"]

@@ -7,7 +7,7 @@ import time
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from streams.status import STATES
+from lantern.contract import STATES
 
 from .errors import Handler
 from .keys import JOBS, METRICS

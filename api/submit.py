@@ -20,11 +20,10 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from lantern.contract import MintRequest, StatusEvent
 from render import Gen1Settings, RenderOptions
 from streams.kafka_security import kafka_client_options
 from streams.settings import Settings
-from streams.split import MintRequest
-from streams.status import StatusEvent
 from streams.topics import TopicNames
 
 from .errors import ApiError

@@ -40,21 +40,20 @@ import faust
 from aiokafka.partitioner import DefaultPartitioner
 from faust.types import TableT
 
+from lantern.contract import FrameBlock, JobSpec, PinRequest
 from render import assemble_gif, gif_header
 
 from .blocks import BlockStore
 from .errors import PipelineError
 from .ids import check_job_id, valid_job_id
-from .job import JobSpec
 from .pipeline import Pipeline
-from .rendering import FAILED, FINISHED, STALE, FrameBlock
+from .rendering import FAILED, FINISHED, STALE
 from .topics import ASSEMBLIES_TABLE, BLOCKS_CHANGELOG_CONFIG, BLOCKS_TABLE
 
 __all__ = [
     "STALE_AFTER_S",
     "SWEEP_INTERVAL_S",
     "Assembly",
-    "PinRequest",
     "attach",
     "forgets",
     "new_runs",
@@ -71,16 +70,6 @@ _partitioner = DefaultPartitioner()
 # which updates a state whose GIF is written: a live job's state is not swept.
 SWEEP_INTERVAL_S = 60.0
 STALE_AFTER_S = 3600.0
-
-
-class PinRequest(faust.Record, serializer="json"):
-    """The job's GIF is in the content store under ``gif_cid``: pin it and its metadata."""
-
-    spec: JobSpec
-    gif_cid: str
-    gif_size: int
-    attempt: int = 1
-    version: int = 1
 
 
 class Assembly(faust.Record, serializer="json"):

@@ -18,14 +18,14 @@ from typing import Any
 
 import faust
 
+from lantern.contract import FrameBlock, PinRequest
 from pinning.backends import create_backend
 from pinning.metadata import RENDERER_VERSION, build_metadata, canonical_json
 from pinning.pinner import Pinner
 
-from .assemble import PinRequest
 from .errors import InjectedFault
 from .pipeline import Pipeline
-from .rendering import FAILED, FINISHED, FrameBlock
+from .rendering import FAILED, FINISHED
 
 __all__ = ["attach"]
 

@@ -12,13 +12,14 @@ import logging
 
 import faust
 
+from lantern.contract import FrameBlock, FrameTask
+
 from .blocks import render_to_store
 from .errors import InjectedFault
 from .ids import valid_job_id
-from .job import JobSpec
 from .pipeline import Pipeline
 
-__all__ = ["FAILED", "FINISHED", "STALE", "FrameBlock", "FrameTask", "attach"]
+__all__ = ["FAILED", "FINISHED", "STALE", "attach"]
 
 log = logging.getLogger(__name__)
 
@@ -27,42 +28,6 @@ log = logging.getLogger(__name__)
 FAILED = -1  # drive ``spec.generation`` failed (render, assemble or pin dead-lettered)
 FINISHED = -2  # the job is completed (the pin stage has reported it)
 STALE = -3  # the assembler's sweep found the job idle past its TTL
-
-
-class FrameTask(faust.Record, serializer="json"):
-    """Render frames ``index``..``index + count`` − 1 of the job."""
-
-    spec: JobSpec
-    index: int
-    count: int = 1
-    attempt: int = 1
-    version: int = 1
-
-
-class FrameBlock(faust.Record, serializer="json"):
-    """Frames ``index``, ``index`` + 1, … of the job are ready GIF image blocks in the store.
-
-    A negative ``index`` is not a frame but a signal, with no digests, that makes the assembler
-    forget the job — delete its ``assemblies`` entry and ``frame-blocks`` entries (tombstones in
-    the changelogs) and its block files:
-
-    - ``FAILED`` (−1): drive ``spec.generation`` failed for good (sent after a dead letter in
-      render, assemble or pin). Ignored if the assembler already holds blocks of a newer drive
-      (an operator retry racing a late dead letter of the old one).
-    - ``FINISHED`` (−2): the job is completed (sent by the pin stage after reporting it).
-    - ``STALE`` (−3): the assembler's own sweep found the job's state idle past its TTL;
-      ignored if the state has been updated since. Its ``spec`` holds only the job id, the
-      frame count and the generation.
-
-    They travel on the ``frames`` topic, keyed by job id, so they reach the one agent instance
-    (and the partition of the tables) that holds the job, in order with its frame blocks.
-    """
-
-    spec: JobSpec
-    index: int
-    digests: list[str]  # sha256 of each block's bytes (GCE + descriptor + LZW data)
-    attempt: int = 1
-    version: int = 1
 
 
 def attach(app: faust.App, pipe: Pipeline, out: faust.TopicT) -> faust.TopicT:

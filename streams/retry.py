@@ -23,10 +23,10 @@ from collections.abc import Collection
 
 import faust
 
+from lantern.contract import RetryEnvelope
+
 __all__ = [
     "STAGE_TOPICS",
-    "DeadLetter",
-    "RetryEnvelope",
     "allowed_target",
     "attach",
     "backoff_delay",
@@ -34,35 +34,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-
-class RetryEnvelope(faust.Record, serializer="json"):
-    """A failed event to re-publish to ``topic`` once ``due_at`` has passed."""
-
-    job_id: str
-    stage: str
-    topic: str
-    key: str
-    payload: str  # the event as JSON, its attempt count already raised
-    attempt: int  # the attempt the re-published event will be
-    due_at: float
-    error: str
-    partition: int | None = None
-    version: int = 1
-
-
-class DeadLetter(faust.Record, serializer="json"):
-    """An event that failed for good: what failed, where, how often and why."""
-
-    job_id: str
-    stage: str
-    topic: str
-    key: str
-    payload: str  # the original event as JSON
-    attempts: int
-    error: str
-    at: float
-    version: int = 1
 
 
 def backoff_delay(attempt: int, base: float, rng: random.Random | None = None) -> float:

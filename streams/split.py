@@ -12,32 +12,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import zlib
-from typing import Any
 
 import faust
 
+from lantern.contract import FrameTask, JobSpec, MintRequest
 from render import Gen1Settings, RenderOptions, plan_palette
 
-from .job import JobSpec
 from .pipeline import Pipeline
-from .rendering import FrameTask
 
-__all__ = ["MintRequest", "attach", "hash_partition"]
+__all__ = ["attach", "hash_partition"]
 
 log = logging.getLogger(__name__)
-
-
-class MintRequest(faust.Record, serializer="json"):
-    """A user's request to render and pin one artwork (what the API publishes)."""
-
-    job_id: str
-    settings: dict[str, Any]
-    options: dict[str, Any]
-    wallet: str
-    submitted_at: float
-    generation: int = 0  # raised by each re-drive or operator retry of the same job
-    attempt: int = 1
-    version: int = 1
 
 
 def attach(app: faust.App, pipe: Pipeline, out: faust.TopicT) -> faust.TopicT:

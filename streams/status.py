@@ -1,84 +1,33 @@
 """Status stage: every agent's StatusEvents folded into the changelog-backed ``job-status`` table.
 
-The fold is the one place that decides what a job's status is: progress never goes backwards and
-a terminal state (``completed``, ``failed``) is final. The API materialises the same table from
-its changelog topic (``api/jobs.py``) and applies nothing of its own.
+The fold is the one place that decides what a job's status is: progress never goes backwards, and
+a state moves only as ``lantern.contract.TRANSITIONS`` allows. The API materialises the same
+table from its changelog topic (``api/jobs.py``) and applies nothing of its own.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
 import faust
 from faust.types import TableT
 
+from lantern.contract import TRANSITIONS, JobState, JobStatus, StatusEvent
+
 from .topics import STATUS_TABLE
 
-__all__ = ["STATES", "TERMINAL", "JobStatus", "StatusEvent", "attach", "fold"]
+__all__ = ["attach", "fold"]
 
 log = logging.getLogger(__name__)
-
-# queued → rendering → encoding → pinning → completed, or failed from any of them
-STATES = ("queued", "rendering", "encoding", "pinning", "completed", "failed")
-TERMINAL = frozenset({"completed", "failed"})
-
-
-class StatusEvent(faust.Record, serializer="json"):
-    """One stage's word on a job: its state, progress (0–100, GEN1_SPEC §3) and detail."""
-
-    job_id: str
-    state: str
-    progress: int
-    stage: str = ""
-    detail: str = ""
-    error: str | None = None  # the full reason of a failure, for operators
-    reason: str | None = None  # … and the plain one shown to the user (public_reason)
-    result: dict[str, Any] | None = None
-    wallet: str | None = None
-    at: float = 0.0
-    request: dict[str, Any] | None = None  # the MintRequest, on the API's queued event
-    # where that request lies on mint-requests: the watcher tells a lost request (its offset
-    # already committed) from one still waiting in the backlog
-    request_partition: int | None = None
-    request_offset: int | None = None
-    generation: int = 0  # the drive this event belongs to
-    reopen: bool = False  # an operator retry: a failed job starts again
-    stalled: bool = False  # the watcher found no progress and re-drove the job
-    stalls: int = 0  # … for the n-th time (a count, not an increment: redelivery-safe)
-    purge: bool = False  # retention: forget the job
-    version: int = 1
-
-
-class JobStatus(faust.Record, serializer="json"):
-    """What is known of a job: the fold of all its StatusEvents."""
-
-    job_id: str
-    state: str
-    progress: int
-    stage: str = ""
-    detail: str = ""
-    error: str | None = None
-    reason: str | None = None
-    result: dict[str, Any] | None = None
-    wallet: str | None = None
-    created_at: float = 0.0
-    updated_at: float = 0.0
-    request: dict[str, Any] | None = None
-    request_partition: int | None = None
-    request_offset: int | None = None
-    generation: int = 0
-    stalls: int = 0
-    retries: int = 0  # operator retries
-    version: int = 1
 
 
 def fold(current: JobStatus | None, event: StatusEvent) -> JobStatus | None:
     """The job's status after ``event`` (None: forget it).
 
-    Progress never goes backwards, a stage never moves back, and a terminal state is final —
-    except for an explicit operator retry of a failed job, which starts it again at 0.
+    Progress never goes backwards and a state moves only as ``TRANSITIONS`` allows (an
+    out-of-order event of an earlier stage, a late event of a finished job change nothing);
+    an explicit operator retry of a failed job (``reopen``) starts it again at 0.
     """
     at = event.at or time.time()
     if event.purge:
@@ -101,17 +50,15 @@ def fold(current: JobStatus | None, event: StatusEvent) -> JobStatus | None:
             request_offset=event.request_offset,
             generation=event.generation,
         )
-    if current.state in TERMINAL:
-        if event.reopen and current.state == "failed":
-            return current.derive(
-                state="queued", progress=0, stage=event.stage, detail=event.detail,
-                error=None, reason=None,
-                generation=max(current.generation, event.generation),
-                retries=current.retries + 1, updated_at=at, **_request_position(current, event),
-            )  # fmt: skip
-        return current  # a late or redelivered event cannot reopen a finished job
-    if event.state != "failed" and _rank(event.state) < _rank(current.state):
-        return current  # an out-of-order event from an earlier stage
+    if event.reopen and current.state == JobState.FAILED:
+        return current.derive(
+            state=JobState.QUEUED.value, progress=0, stage=event.stage, detail=event.detail,
+            error=None, reason=None,
+            generation=max(current.generation, event.generation),
+            retries=current.retries + 1, updated_at=at, **_request_position(current, event),
+        )  # fmt: skip
+    if not _moves(current.state, event.state):
+        return current  # out of order, after the end, or a state this version does not know
     return current.derive(
         state=event.state,
         progress=max(current.progress, event.progress),
@@ -139,8 +86,10 @@ def _request_position(current: JobStatus, event: StatusEvent) -> dict[str, int |
     return {"request_partition": event.request_partition, "request_offset": event.request_offset}
 
 
-def _rank(state: str) -> int:
-    return STATES.index(state) if state in STATES else -1
+def _moves(current: str, new: str) -> bool:
+    """True if a job in state ``current`` may move to ``new``."""
+    known = {state.value for state in JobState}
+    return current in known and new in known and JobState(new) in TRANSITIONS[JobState(current)]
 
 
 def attach(

@@ -35,10 +35,10 @@ from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 from faust.types import TableT
 
+from lantern.contract import TERMINAL, JobStatus, MintRequest, StatusEvent
+
 from .kafka_security import kafka_client_options
 from .pipeline import Pipeline
-from .split import MintRequest
-from .status import TERMINAL, JobStatus, StatusEvent
 
 __all__ = ["CommittedOffsets", "attach", "expired", "lost", "stalled", "unplaced"]
 
@@ -248,7 +248,7 @@ async def _redrive(pipe: Pipeline, requests: faust.TopicT, job: JobStatus, now: 
     log.warning("stalled job=%s idle=%.0fs: re-driving (generation %d)", job.job_id, idle,
                 job.generation + 1)  # fmt: skip
     await _drive_again(pipe, requests, job, "stalled", state=job.state, stage=job.stage,
-                       detail=f"stalled for {idle:.0f}s; re-driven", stalled=True)  # fmt: skip
+                       detail=f"stalled for {idle:.0f}s; re-driven")  # fmt: skip
 
 
 async def _drive_again(
@@ -260,7 +260,6 @@ async def _drive_again(
     state: str,
     stage: str,
     detail: str,
-    stalled: bool = False,
 ) -> None:
     """The job's request again with the next generation, then a status saying where it lies
     (the request first, as the API publishes it: a status never speaks for a request not on
@@ -271,7 +270,7 @@ async def _drive_again(
     meta = await (await requests.send(key=job.job_id, value=request))
     status = StatusEvent(
         job_id=job.job_id, state=state, progress=0, stage=stage, detail=detail,
-        stalled=stalled, stalls=job.stalls + 1, generation=generation,
+        stalls=job.stalls + 1, generation=generation,
         request_partition=meta.partition, request_offset=meta.offset, at=time.time(),
     )  # fmt: skip
     await pipe.publish(pipe.status_topic, job.job_id, status)

@@ -16,13 +16,13 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 import faust
 from prometheus_client import start_http_server
 
+from lantern.contract import DeadLetter
 from monitoring.metrics import WorkerMetrics
 from pinning.store import LocalStore
 
 from . import assemble, pin, rendering, retry, split, status, watch
 from .app import create_app
 from .pipeline import Pipeline
-from .retry import DeadLetter
 from .settings import Settings
 from .topics import TopicNames
 

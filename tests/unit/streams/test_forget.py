@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from lantern.contract import FrameBlock
 from streams.assemble import Assembly, forgets, new_runs, stale, stale_signal
-from streams.rendering import FAILED, FINISHED, STALE, FrameBlock
+from streams.rendering import FAILED, FINISHED, STALE
 
 NOW = 10_000.0
 TTL = 3600.0

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from api.views import public_job
+from lantern.contract import StatusEvent
 from pinning.errors import PinServiceError, PinTooLarge
 from render.errors import FieldError, RenderError, SettingsError
 from streams.errors import public_reason
-from streams.status import StatusEvent, fold
+from streams.status import fold
 
 
 def test_a_gif_over_the_pin_limit_says_what_to_change() -> None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from lantern.contract import JobStatus, StatusEvent
 from streams.assemble import render_progress
 from streams.split import hash_partition
-from streams.status import JobStatus, StatusEvent, fold
+from streams.status import fold
 
 
 def event(state: str, progress: int, at: float = 1.0, **extra: object) -> StatusEvent:

@@ -13,13 +13,14 @@ from typing import Any
 
 import pytest
 
+from lantern.contract import RetryEnvelope
 from streams import blocks
 from streams.app import create_app
 from streams.blocks import BlockStore, InvalidBlockPath
 from streams.errors import PipelineError
 from streams.ids import InvalidJobId, check_job_id, valid_job_id
 from streams.pipeline import is_permanent
-from streams.retry import STAGE_TOPICS, RetryEnvelope, allowed_target, attach, stage_topics
+from streams.retry import STAGE_TOPICS, allowed_target, attach, stage_topics
 from streams.settings import Settings
 from streams.topics import TopicNames
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streams.status import JobStatus
+from lantern.contract import JobStatus
 from streams.watch import expired, lost, stalled, unplaced
 
 

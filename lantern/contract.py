@@ -1,0 +1,271 @@
+"""The event contract: every record that crosses a Kafka topic, and the job's states.
+
+No agent lives here, so the API imports the contract without importing the worker. Each record
+has a fixed faust namespace (``lantern.<Name>``: what its ``__faust`` field names on the wire,
+whatever module holds it) and a ``version``, the contract its writer spoke: a reader refuses a
+record from a newer contract (``check_version``) rather than misread it. Fields added later take
+defaults, and fields a reader does not know are ignored, so older records stay readable.
+
+Topics and what they carry (ARCHITECTURE §2)::
+
+    mint-requests   MintRequest      the API → split
+    frame-tasks     FrameTask        split → render (a run of frames of one job)
+    frames          FrameBlock       render → assemble (the run's blocks are in the block store)
+                    JobEnded         pin, a dead letter, the sweep → assemble (forget the job)
+    pin-requests    PinRequest       assemble → pin (the GIF is in the content store)
+    job-status      StatusEvent      every stage → the status table (JobStatus, its changelog)
+    retry           RetryEnvelope    a failed stage → the retry agent → the stage's topic
+    dead-letters    DeadLetter       an event that failed for good
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Any
+
+import faust
+
+from render import Gen1Settings, RenderOptions
+from render.errors import LanternError
+
+__all__ = [
+    "CONTRACT_VERSION",
+    "STATES",
+    "TERMINAL",
+    "TRANSITIONS",
+    "DeadLetter",
+    "FrameBlock",
+    "FrameTask",
+    "JobEnded",
+    "JobSpec",
+    "JobState",
+    "JobStatus",
+    "MintRequest",
+    "NewerContract",
+    "PinRequest",
+    "RetryEnvelope",
+    "StatusEvent",
+    "check_version",
+]
+
+CONTRACT_VERSION = 1
+
+
+class JobState(StrEnum):
+    """Where a job stands. The order is the path of a job that succeeds; ``TRANSITIONS`` says
+    which moves the status fold accepts. Adding a state is one line here plus its moves."""
+
+    QUEUED = "queued"
+    RENDERING = "rendering"
+    ENCODING = "encoding"
+    PINNING = "pinning"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+    @property
+    def terminal(self) -> bool:
+        """True when the pipeline's work on the job is over (watchers and streams stop)."""
+        return self in TERMINAL
+
+
+_PATH = (JobState.QUEUED, JobState.RENDERING, JobState.ENCODING, JobState.PINNING,
+         JobState.COMPLETED)  # fmt: skip
+# the moves a stage's event may make: forward along the path (a stage may be skipped: a
+# re-drive of a written GIF goes straight to pinning), or to failed from any unfinished state.
+# A state moves to itself while it progresses. From failed only an operator retry leads out
+# (back to queued, StatusEvent.reopen); completed is final.
+TRANSITIONS: Mapping[JobState, frozenset[JobState]] = {
+    **{state: frozenset(_PATH[_PATH.index(state) :]) | {JobState.FAILED} for state in _PATH[:-1]},
+    JobState.COMPLETED: frozenset(),
+    JobState.FAILED: frozenset(),
+}
+TERMINAL = frozenset({JobState.COMPLETED, JobState.FAILED})
+STATES: tuple[str, ...] = tuple(state.value for state in JobState)
+
+
+class NewerContract(LanternError):
+    """A record written by a newer contract than this reader speaks: never retried."""
+
+    retryable = False
+
+
+def check_version(record: Any) -> None:
+    """Raise ``NewerContract`` for a record of a contract newer than ``CONTRACT_VERSION``."""
+    version = getattr(record, "version", CONTRACT_VERSION)
+    if not isinstance(version, int) or version > CONTRACT_VERSION:
+        kind = type(record).__name__
+        raise NewerContract(
+            f"{kind} of contract version {version!r}; this reader speaks up to "
+            f"{CONTRACT_VERSION}: upgrade it"
+        )
+
+
+class MintRequest(faust.Record, serializer="json", namespace="lantern.MintRequest"):
+    """A user's request to render and pin one artwork (what the API publishes)."""
+
+    job_id: str
+    settings: dict[str, Any]
+    options: dict[str, Any]
+    wallet: str
+    submitted_at: float
+    generation: int = 0  # raised by each re-drive or operator retry of the same job
+    attempt: int = 1
+    version: int = CONTRACT_VERSION  # the contract its writer spoke (check_version)
+
+
+class JobSpec(faust.Record, serializer="json", namespace="lantern.JobSpec"):
+    """What every later stage needs to know of a job: the request plus its chosen palette."""
+
+    job_id: str
+    settings: dict[str, Any]
+    options: dict[str, Any]
+    wallet: str
+    palette: str  # 768 bytes as hex: the global colour table every frame is quantized to
+    submitted_at: float
+    generation: int = 0  # which drive of the job this is (re-drives and retries raise it)
+    version: int = CONTRACT_VERSION  # the contract its writer spoke (check_version)
+
+    @property
+    def frames(self) -> int:
+        """How many frames the GIF has."""
+        return int(self.options["frames"])
+
+    def parsed(self) -> tuple[Gen1Settings, RenderOptions]:
+        """The settings and options as render/ objects."""
+        return Gen1Settings.from_dict(self.settings), RenderOptions.from_dict(self.options)
+
+
+class FrameTask(faust.Record, serializer="json", namespace="lantern.FrameTask"):
+    """Render frames ``index``..``index + count`` − 1 of the job."""
+
+    spec: JobSpec
+    index: int
+    count: int = 1
+    attempt: int = 1
+    version: int = CONTRACT_VERSION  # the contract its writer spoke (check_version)
+
+
+class FrameBlock(faust.Record, serializer="json", namespace="lantern.FrameBlock"):
+    """Frames ``index``, ``index`` + 1, … of the job are ready GIF image blocks in the store.
+
+    A negative ``index`` is not a frame but a signal, with no digests, that makes the assembler
+    forget the job — delete its ``assemblies`` entry and ``frame-blocks`` entries (tombstones in
+    the changelogs) and its block files:
+
+    - ``FAILED`` (−1): drive ``spec.generation`` failed for good (sent after a dead letter in
+      render, assemble or pin). Ignored if the assembler already holds blocks of a newer drive
+      (an operator retry racing a late dead letter of the old one).
+    - ``FINISHED`` (−2): the job is completed (sent by the pin stage after reporting it).
+    - ``STALE`` (−3): the assembler's own sweep found the job's state idle past its TTL;
+      ignored if the state has been updated since. Its ``spec`` holds only the job id, the
+      frame count and the generation.
+
+    They travel on the ``frames`` topic, keyed by job id, so they reach the one agent instance
+    (and the partition of the tables) that holds the job, in order with its frame blocks.
+    """
+
+    spec: JobSpec
+    index: int
+    digests: list[str]  # sha256 of each block's bytes (GCE + descriptor + LZW data)
+    attempt: int = 1
+    version: int = CONTRACT_VERSION  # the contract its writer spoke (check_version)
+
+
+class JobEnded(faust.Record, serializer="json", namespace="lantern.JobEnded"):
+    """The job's drive ``generation`` has ended (``how``: failed, finished) or its assembly state
+    is stale: the assembler forgets the job. On the ``frames`` topic, keyed by job id, so it
+    reaches the agent holding the job in order with its blocks."""
+
+    job_id: str
+    how: str  # "failed", "finished" or "stale"
+    generation: int = 0
+    attempt: int = 1
+    version: int = CONTRACT_VERSION  # the contract its writer spoke (check_version)
+
+
+class PinRequest(faust.Record, serializer="json", namespace="lantern.PinRequest"):
+    """The job's GIF is in the content store under ``gif_cid``: pin it and its metadata."""
+
+    spec: JobSpec
+    gif_cid: str
+    gif_size: int
+    attempt: int = 1
+    version: int = CONTRACT_VERSION  # the contract its writer spoke (check_version)
+
+
+class StatusEvent(faust.Record, serializer="json", namespace="lantern.StatusEvent"):
+    """One stage's word on a job: its state, progress (0–100, GEN1_SPEC §3) and detail."""
+
+    job_id: str
+    state: str
+    progress: int
+    stage: str = ""
+    detail: str = ""
+    error: str | None = None  # the full reason of a failure, for operators
+    reason: str | None = None  # … and the plain one shown to the user (public_reason)
+    result: dict[str, Any] | None = None
+    wallet: str | None = None
+    at: float = 0.0
+    request: dict[str, Any] | None = None  # the MintRequest, on the API's queued event
+    # where that request lies on mint-requests: the watcher tells a lost request (its offset
+    # already committed) from one still waiting in the backlog
+    request_partition: int | None = None
+    request_offset: int | None = None
+    generation: int = 0  # the drive this event belongs to
+    reopen: bool = False  # an operator retry: a failed job starts again
+    stalls: int = 0  # … for the n-th time (a count, not an increment: redelivery-safe)
+    purge: bool = False  # retention: forget the job
+    version: int = CONTRACT_VERSION  # the contract its writer spoke (check_version)
+
+
+class JobStatus(faust.Record, serializer="json", namespace="lantern.JobStatus"):
+    """What is known of a job: the fold of all its StatusEvents."""
+
+    job_id: str
+    state: str
+    progress: int
+    stage: str = ""
+    detail: str = ""
+    error: str | None = None
+    reason: str | None = None
+    result: dict[str, Any] | None = None
+    wallet: str | None = None
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    request: dict[str, Any] | None = None
+    request_partition: int | None = None
+    request_offset: int | None = None
+    generation: int = 0
+    stalls: int = 0
+    retries: int = 0  # operator retries
+    version: int = CONTRACT_VERSION  # the contract its writer spoke (check_version)
+
+
+class RetryEnvelope(faust.Record, serializer="json", namespace="lantern.RetryEnvelope"):
+    """A failed event to re-publish to ``topic`` once ``due_at`` has passed."""
+
+    job_id: str
+    stage: str
+    topic: str
+    key: str
+    payload: str  # the event as JSON, its attempt count already raised
+    attempt: int  # the attempt the re-published event will be
+    due_at: float
+    error: str
+    partition: int | None = None
+    version: int = CONTRACT_VERSION  # the contract its writer spoke (check_version)
+
+
+class DeadLetter(faust.Record, serializer="json", namespace="lantern.DeadLetter"):
+    """An event that failed for good: what failed, where, how often and why."""
+
+    job_id: str
+    stage: str
+    topic: str
+    key: str
+    payload: str  # the original event as JSON
+    attempts: int
+    error: str
+    at: float
+    version: int = CONTRACT_VERSION  # the contract its writer spoke (check_version)

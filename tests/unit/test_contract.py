@@ -1,0 +1,73 @@
+"""The event contract: one JobState with its moves, stable names on the wire, versions that mean
+something."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lantern.contract import (
+    CONTRACT_VERSION,
+    STATES,
+    TERMINAL,
+    TRANSITIONS,
+    JobState,
+    MintRequest,
+    NewerContract,
+    StatusEvent,
+    check_version,
+)
+from streams.status import fold
+
+
+def test_the_states_in_order_and_the_terminal_ones() -> None:
+    assert STATES == ("queued", "rendering", "encoding", "pinning", "completed", "failed")
+    assert {s for s in JobState if s.terminal} == TERMINAL == {"completed", "failed"}
+
+
+def test_every_unfinished_state_moves_forward_or_fails_and_never_back() -> None:
+    path = list(JobState)[:5]
+    for i, state in enumerate(path[:-1]):
+        assert TRANSITIONS[state] == {*path[i:], JobState.FAILED}
+    assert TRANSITIONS[JobState.COMPLETED] == TRANSITIONS[JobState.FAILED] == frozenset()
+
+
+def _event(state: str, **extra: object) -> StatusEvent:
+    return StatusEvent(job_id="a" * 32, state=state, progress=extra.pop("progress", 0), **extra)  # type: ignore[arg-type]
+
+
+def test_the_fold_follows_the_transitions() -> None:
+    job = fold(None, _event("queued"))
+    job = fold(job, _event("encoding", progress=70))
+    assert job is not None and job.state == "encoding"
+    assert fold(job, _event("rendering", progress=40)) is job  # an earlier stage: ignored
+    assert fold(job, _event("minted")) is job  # a state this version does not know: ignored
+    failed = fold(job, _event("failed"))
+    assert failed is not None and failed.state == "failed"
+    assert fold(failed, _event("completed")) is failed  # nothing leaves failed but a retry
+    reopened = fold(failed, _event("queued", reopen=True, generation=1))
+    assert reopened is not None and (reopened.state, reopened.retries) == ("queued", 1)
+
+
+def test_records_carry_a_fixed_name_on_the_wire() -> None:
+    request = MintRequest(job_id="a" * 32, settings={}, options={}, wallet="0x", submitted_at=0)
+    wire = json.loads(request.dumps())
+    assert wire["__faust"]["ns"] == "lantern.MintRequest"
+    assert wire["version"] == CONTRACT_VERSION
+
+
+def test_a_record_from_an_older_writer_still_reads() -> None:
+    # the namespace an earlier release wrote, and a field it had that this one dropped
+    old = {"job_id": "a" * 32, "state": "queued", "progress": 0, "stalled": False,
+           "__faust": {"ns": "streams.status.StatusEvent"}}  # fmt: skip
+    event = StatusEvent.from_data(old, preferred_type=StatusEvent)  # as a typed topic reads it
+    assert (event.job_id, event.state) == ("a" * 32, "queued")
+    check_version(event)
+
+
+def test_a_record_of_a_newer_contract_is_refused_not_misread() -> None:
+    newer = _event("queued", version=CONTRACT_VERSION + 1)
+    with pytest.raises(NewerContract, match="upgrade") as refused:
+        check_version(newer)
+    assert refused.value.retryable is False  # dead-lettered at once, never retried
