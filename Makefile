@@ -15,19 +15,20 @@ SYSTEM  := .lantern/system.installed
 APT_PACKAGES := chromium gifsicle
 PYTEST_ARGS ?=
 
-.PHONY: setup run test test-unit test-integration lint fmt type bench lock clean
+.PHONY: setup kafka run test test-unit test-integration lint fmt type bench lock clean
 
 setup: $(VENV) $(KAFKA)
+
+kafka: $(KAFKA)
 
 $(VENV): pyproject.toml $(LOCK)
 	python3 -m venv .venv
 	.venv/bin/pip install -q --upgrade pip
 	# the locked set, hashes checked (setuptools too, which builds the project below)
 	.venv/bin/pip install -q -r $(LOCK)
-	# the project alone; compat mode: the project root on sys.path, so render/ streams/ api/
-	# import as they lie
-	.venv/bin/pip install -q --no-deps --no-build-isolation -e ".[dev]" \
-		--config-settings editable_mode=compat
+	# the project alone, editable: its packages (lantern, render, streams, api, pinning,
+	# monitoring) import from this tree
+	.venv/bin/pip install -q --no-deps --no-build-isolation -e ".[dev]"
 	.venv/bin/pip check
 	touch $@
 

@@ -8,9 +8,9 @@ from typing import Any
 
 from aiohttp import web
 
+from lantern.settings import Settings
 from monitoring.metrics import ApiMetrics
 from pinning import LocalStore
-from streams.settings import Settings
 
 from .errors import error_middleware
 from .jobs import JobView

@@ -20,9 +20,9 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 
 from lantern.contract import TERMINAL
+from lantern.settings import Settings
 from render import RenderOptions, SettingsError
 from streams.kafka_security import kafka_client_options
-from streams.settings import Settings
 from streams.topics import status_changelog
 
 __all__ = ["JobView", "job_cost"]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from lantern.settings import Settings
 from monitoring.metrics import ApiMetrics
 from pinning import LocalStore
-from streams.settings import Settings
 
 from .jobs import JobView
 from .limits import Admission, StreamSlots

@@ -21,8 +21,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
+from lantern.settings import Settings
 from streams.kafka_security import kafka_client_options
-from streams.settings import Settings
 from streams.topics import TopicNames
 
 from .errors import ApiError

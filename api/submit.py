@@ -21,9 +21,9 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from lantern.contract import MintRequest, StatusEvent
+from lantern.settings import Settings
 from render import Gen1Settings, RenderOptions
 from streams.kafka_security import kafka_client_options
-from streams.settings import Settings
 from streams.topics import TopicNames
 
 from .errors import ApiError

@@ -150,7 +150,7 @@ def one_run(mode: str, args: argparse.Namespace, index: int) -> dict[str, Any]:
         env["PYTHONPATH"] = str(args.root)
     base = f"http://127.0.0.1:{port}"
     row: dict[str, Any] = {"mode": mode, "dir": tmp, "load": os.getloadavg()[0], "ok": False}
-    command = [sys.executable, "-m", "streams", "--loglevel", args.loglevel, "up"]
+    command = [sys.executable, "-m", "lantern", "--loglevel", args.loglevel, "up"]
     with (tmp / "up.log").open("wb") as log:
         up = subprocess.Popen(
             [*command, "--workers", str(args.workers)],

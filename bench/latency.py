@@ -85,7 +85,7 @@ def main() -> None:
         }
         log = (tmp / "up.log").open("wb")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streams", "--loglevel", "warning", "up"],
+            [sys.executable, "-m", "lantern", "--loglevel", "warning", "up"],
             env=env,
             cwd=ROOT,
             stdout=log,

@@ -190,7 +190,7 @@ def main() -> None:
     base = f"http://127.0.0.1:{port}"
     with (tmp / "up.log").open("wb") as log:
         up = subprocess.Popen(
-            [sys.executable, "-m", "streams", "--loglevel", "warning", "up", "--workers", "2"],
+            [sys.executable, "-m", "lantern", "--loglevel", "warning", "up", "--workers", "2"],
             env=env,
             cwd=ROOT,
             stdout=log,

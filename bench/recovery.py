@@ -46,8 +46,8 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from lantern.settings import Settings  # noqa: E402
 from streams.broker import EmbeddedKafka, free_port  # noqa: E402
-from streams.settings import Settings  # noqa: E402
 from streams.topics import (  # noqa: E402
     ASSEMBLIES_TABLE,
     BLOCKS_TABLE,
@@ -138,7 +138,7 @@ def restore_seconds(text: str) -> float:
 def spawn(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
     with log_path.open("wb") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "streams", *args],
+            [sys.executable, "-m", "lantern", *args],
             env=env,
             cwd=ROOT,
             stdout=out,

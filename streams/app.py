@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import faust
 
+from lantern.settings import Settings
+
 from .kafka_security import faust_credentials
 from .resume import LanternApp, LanternTableManager
-from .settings import Settings
 
 __all__ = ["create_app"]
 

@@ -25,8 +25,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
+from lantern.settings import KafkaSettings
+
 from .errors import BrokerError
-from .settings import KafkaSettings
 
 __all__ = ["BrokerError", "EmbeddedKafka", "free_port"]
 

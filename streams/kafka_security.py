@@ -18,7 +18,7 @@ from typing import Any
 import faust
 from aiokafka.helpers import create_ssl_context
 
-from .settings import PREFIX, KafkaSettings, SettingsEnvError
+from lantern.settings import PREFIX, KafkaSettings, SettingsEnvError
 
 __all__ = ["faust_credentials", "kafka_client_options", "ssl_context"]
 

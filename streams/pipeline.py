@@ -19,13 +19,13 @@ from typing import Any, TypeVar
 import faust
 
 from lantern.contract import DeadLetter, RetryEnvelope, StatusEvent
+from lantern.settings import Settings
 from monitoring.metrics import WorkerMetrics
 from pinning.store import LocalStore
 from render.errors import SettingsError
 
 from .errors import public_reason
 from .retry import backoff_delay
-from .settings import Settings
 from .topics import TopicNames
 
 __all__ = ["STAGE_STATE", "Outcome", "Pipeline", "is_permanent"]

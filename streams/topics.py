@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
 
+from lantern.settings import Settings
+
 from .kafka_security import kafka_client_options
-from .settings import Settings
 
 __all__ = ["TopicNames", "changelog", "ensure_topics", "status_changelog"]
 

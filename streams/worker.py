@@ -17,13 +17,13 @@ import faust
 from prometheus_client import start_http_server
 
 from lantern.contract import DeadLetter
+from lantern.settings import Settings
 from monitoring.metrics import WorkerMetrics
 from pinning.store import LocalStore
 
 from . import assemble, pin, rendering, retry, split, status, watch
 from .app import create_app
 from .pipeline import Pipeline
-from .settings import Settings
 from .topics import TopicNames
 
 __all__ = ["create_worker", "run_worker"]

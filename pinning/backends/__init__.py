@@ -46,7 +46,7 @@ BACKENDS = ("local", "pinata", "kubo", "psa")
 
 
 class PinConfig(Protocol):
-    """What the backends read from the settings (``streams.settings.PinSettings``)."""
+    """What the backends read from the settings (``lantern.settings.PinSettings``)."""
 
     @property
     def backend(self) -> str: ...

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from lantern.settings import Settings
 from streams.broker import EmbeddedKafka, free_port
-from streams.settings import Settings
 from streams.topics import ensure_topics
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -117,7 +117,7 @@ def lantern(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> I
 def _spawn(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
     with log_path.open("wb") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "streams", *args],
+            [sys.executable, "-m", "lantern", *args],
             env=env,
             cwd=ROOT,
             stdout=out,

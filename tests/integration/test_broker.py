@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from lantern.settings import Settings
 from streams.broker import BrokerError, EmbeddedKafka
-from streams.settings import Settings
 from streams.topics import TopicNames
 
 from .conftest import create_topics

@@ -23,6 +23,7 @@ import aiohttp
 import pytest
 
 from lantern.contract import STATES
+from lantern.settings import Settings
 from pinning import LocalStore, compute_cid
 from render import (
     Gen1Settings,
@@ -33,7 +34,6 @@ from render import (
     render_block,
 )
 from streams.broker import free_port
-from streams.settings import Settings
 
 from .conftest import ARTIFACTS, _await_log, _await_ready, _spawn, _stop, create_topics, lantern_env
 from .test_pipeline import WALLET

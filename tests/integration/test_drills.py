@@ -29,10 +29,10 @@ from typing import Any
 import aiohttp
 import pytest
 
+from lantern.settings import Settings
 from pinning import compute_cid
 from render import Gen1Settings, RenderOptions, assemble_gif, gif_header, plan_palette, render_block
 from streams.broker import EmbeddedKafka, free_port
-from streams.settings import Settings
 
 from .conftest import ARTIFACTS, _await_log, _await_ready, _spawn, _stop, create_topics, lantern_env
 from .test_pipeline import WALLET

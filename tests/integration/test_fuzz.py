@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from lantern.settings import Settings
 from streams.broker import free_port
-from streams.settings import Settings
 
 from .conftest import ARTIFACTS, _await_ready, _spawn, _stop, create_topics, lantern_env
 

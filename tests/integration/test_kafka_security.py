@@ -29,9 +29,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError
 
+from lantern.settings import KafkaSettings, Settings
 from streams.broker import EmbeddedKafka, free_port
 from streams.kafka_security import kafka_client_options
-from streams.settings import KafkaSettings, Settings
 from streams.topics import TopicNames, ensure_topics
 from streams.watch import CommittedOffsets
 from tests.certs import TestCerts, have_openssl, make_certs

@@ -21,9 +21,9 @@ import aiohttp
 import jsonschema
 import pytest
 
+from lantern.settings import Settings
 from pinning.metadata import load_schema
 from streams.broker import free_port
-from streams.settings import Settings
 
 from .conftest import (
     ADMIN_TOKEN,

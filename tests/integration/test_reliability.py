@@ -18,8 +18,8 @@ from aiokafka.partitioner import DefaultPartitioner
 from api.limits import LagMonitor
 from api.views import key_job_id
 from lantern.contract import StatusEvent
+from lantern.settings import Settings
 from render import Gen1Settings, RenderOptions
-from streams.settings import Settings
 from streams.topics import TopicNames, ensure_topics
 
 from .conftest import ADMIN_TOKEN, ARTIFACTS, PIN_FAULT_COLOUR, RENDER_FAULT_COLOUR, Lantern

@@ -11,8 +11,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from api.app import create_app
+from lantern.settings import Settings
 from streams.broker import free_port
-from streams.settings import Settings
 
 
 @pytest.fixture

@@ -15,9 +15,9 @@ from api.jobs import JobView, job_cost
 from api.keys import JOBS
 from api.limits import Admission
 from api.sizing import SizeCheck
+from lantern.settings import Settings
 from render import Gen1Settings, RenderOptions
 from render.estimate import gif_size_bound
-from streams.settings import Settings
 
 DEFAULT = job_cost(RenderOptions())
 LARGEST = job_cost(RenderOptions(size=1024, frames=1000))

@@ -15,7 +15,7 @@ from api import events
 from api.app import create_app
 from api.jobs import JobView
 from api.keys import JOBS
-from streams.settings import Settings
+from lantern.settings import Settings
 
 ClientFactory = Any
 JOB = "0123456789abcdef0123456789abcdef"

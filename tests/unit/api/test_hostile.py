@@ -17,7 +17,7 @@ from api.app import create_app, server_options
 from api.errors import ApiError
 from api.keys import JOBS, STREAMS
 from api.limits import StreamSlots
-from streams.settings import Settings
+from lantern.settings import Settings
 
 WALLET = "0x52908400098527886E0F7030069857D2E4169EE7"
 TOKEN = "operator-token"

@@ -19,8 +19,8 @@ from multidict import MultiDict
 from api.errors import ApiError
 from api.openapi import OPTIONS_SCHEMA, PREVIEW_PARAMETERS, SETTINGS_SCHEMA, document
 from api.preview import parse_query
+from lantern.settings import Settings
 from render import Gen1Settings, RenderOptions, SettingsError
-from streams.settings import Settings
 
 METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 

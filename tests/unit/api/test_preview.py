@@ -20,9 +20,9 @@ from PIL import Image
 from api import preview
 from api.app import create_app
 from api.preview import PREVIEW_POOL, PreviewCache, Previews, parse_query, preview_pool
+from lantern.settings import Settings
 from render import Gen1Settings, RenderOptions, render_frame
 from streams.broker import free_port
-from streams.settings import Settings
 
 ClientFactory = Any
 URL = "/api/v1/preview.png"

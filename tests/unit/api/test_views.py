@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from lantern.settings import Settings
 from pinning import LocalStore
-from streams.settings import Settings
 
 WALLET = "0x52908400098527886E0F7030069857D2E4169EE7"
 

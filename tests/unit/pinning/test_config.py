@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from lantern.settings import PinSettings, Settings
 from pinning import LocalStore, PinConfigError, create_backend
 from pinning.backends import KuboBackend, LocalBackend, PinataBackend, PsaBackend
-from streams.settings import PinSettings, Settings
 
 
 def settings(**env: str) -> PinSettings:

@@ -11,8 +11,8 @@ import faust
 import pytest
 from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 
+from lantern.settings import KafkaSettings, SettingsEnvError
 from streams.kafka_security import faust_credentials, kafka_client_options
-from streams.settings import KafkaSettings, SettingsEnvError
 from tests.certs import TestCerts, have_openssl, make_certs
 
 

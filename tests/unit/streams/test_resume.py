@@ -17,6 +17,7 @@ from faust.transport.consumer import Consumer
 from faust.types import TP
 from intervaltree import IntervalTree
 
+from lantern.settings import Settings
 from streams.app import create_app
 from streams.resume import (
     LanternConsumer,
@@ -24,7 +25,6 @@ from streams.resume import (
     LanternTableManager,
     in_flight_below,
 )
-from streams.settings import Settings
 
 TOPIC = "lantern.frame-tasks"
 PART = TP(TOPIC, 0)

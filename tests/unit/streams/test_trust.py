@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from lantern.contract import RetryEnvelope
+from lantern.settings import Settings
 from streams import blocks
 from streams.app import create_app
 from streams.blocks import BlockStore, InvalidBlockPath
@@ -21,7 +22,6 @@ from streams.errors import PipelineError
 from streams.ids import InvalidJobId, check_job_id, valid_job_id
 from streams.pipeline import is_permanent
 from streams.retry import STAGE_TOPICS, allowed_target, attach, stage_topics
-from streams.settings import Settings
 from streams.topics import TopicNames
 
 GOOD = "0123456789abcdef0123456789abcdef"

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[3]
 
 def lantern(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "streams", *args],
+        [sys.executable, "-m", "lantern", *args],
         capture_output=True,
         text=True,
         cwd=ROOT,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.settings import Settings, SettingsEnvError, env_help
+from lantern.settings import Settings, SettingsEnvError, env_help
 
 
 def test_defaults_run_on_a_laptop() -> None:

@@ -116,8 +116,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     _require_bootstrap(settings)
-    from .topics import ensure_topics
-    from .worker import run_worker
+    from streams.topics import ensure_topics
+    from streams.worker import run_worker
 
     asyncio.run(ensure_topics(settings))  # idempotent: a lone worker on a new cluster works too
 
@@ -175,8 +175,8 @@ def _require_bootstrap(settings: Settings) -> None:
 
 
 def _up(args: argparse.Namespace, settings: Settings) -> int:
-    from .broker import EmbeddedKafka
-    from .topics import ensure_topics
+    from streams.broker import EmbeddedKafka
+    from streams.topics import ensure_topics
 
     stop = threading.Event()
 
@@ -200,7 +200,7 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
         if not settings.worker.processes:
             # one machine: the workers share its cores rather than each taking them all
             env["LANTERN_WORKER_PROCESSES"] = str(max(1, (os.cpu_count() or 1) // workers))
-        command = [sys.executable, "-m", "streams", "--loglevel", args.loglevel]
+        command = [sys.executable, "-m", "lantern", "--loglevel", args.loglevel]
         for _ in range(workers):
             children.append(subprocess.Popen([*command, "worker"], env=env, start_new_session=True))
         children.append(subprocess.Popen([*command, "api"], env=env, start_new_session=True))

@@ -1,4 +1,4 @@
-"""``python -m streams`` is the ``lantern`` command."""
+"""``python -m lantern`` is the ``lantern`` command."""
 
 from __future__ import annotations
 
