@@ -29,7 +29,6 @@ import asyncio
 import dataclasses
 import datetime
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -46,6 +45,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from lantern.processes import spawn, stop  # noqa: E402
 from lantern.settings import Settings  # noqa: E402
 from streams.broker import EmbeddedKafka, free_port  # noqa: E402
 from streams.topics import (  # noqa: E402
@@ -111,13 +111,13 @@ class Stack:
 
     def stop_worker(self) -> None:
         if self.worker is not None:
-            stop(self.worker)
+            stop([self.worker])
             self.worker = None
 
     def stop(self) -> None:
         self.stop_worker()
         if self.api is not None:
-            stop(self.api)
+            stop([self.api], timeout=30)
             self.api = None
 
 
@@ -133,28 +133,6 @@ def restore_seconds(text: str) -> float:
         stamp = datetime.datetime.strptime(line[1:24], "%Y-%m-%d %H:%M:%S,%f")
         stamps.append(stamp)
     return (stamps[1] - stamps[0]).total_seconds()
-
-
-def spawn(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
-    with log_path.open("wb") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "lantern", *args],
-            env=env,
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 async def wait_api(base: str, timeout: float = 120.0) -> None:

@@ -24,6 +24,8 @@ from types import FrameType
 
 from render.errors import LanternError, SettingsError
 
+from .processes import spawn
+from .processes import stop as stop_processes
 from .settings import Settings, SettingsEnvError, env_help
 
 __all__ = ["main"]
@@ -200,10 +202,9 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
         if not settings.worker.processes:
             # one machine: the workers share its cores rather than each taking them all
             env["LANTERN_WORKER_PROCESSES"] = str(max(1, (os.cpu_count() or 1) // workers))
-        command = [sys.executable, "-m", "lantern", "--loglevel", args.loglevel]
-        for _ in range(workers):
-            children.append(subprocess.Popen([*command, "worker"], env=env, start_new_session=True))
-        children.append(subprocess.Popen([*command, "api"], env=env, start_new_session=True))
+        options = ["--loglevel", args.loglevel]
+        children.extend(spawn([*options, "worker"], env) for _ in range(workers))
+        children.append(spawn([*options, "api"], env))
         print(f"lantern is up: {settings.api.base_url}  (Ctrl-C stops it)", flush=True)
         while not stop.wait(0.5):
             for child in children:
@@ -211,21 +212,7 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
                     log.error("a child exited code=%s args=%s", child.returncode, child.args)
                     stop.set()
     finally:
-        _stop_children(children)
+        stop_processes(children)  # the API first, then the workers
         if broker is not None:
             broker.stop()
     return 0
-
-
-def _stop_children(children: list[subprocess.Popen[bytes]], timeout: float = 20.0) -> None:
-    """API first, then workers: SIGTERM each, SIGKILL what hangs."""
-    for child in reversed(children):
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    for child in reversed(children):
-        try:
-            child.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()

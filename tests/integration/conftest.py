@@ -11,9 +11,7 @@ import asyncio
 import concurrent.futures
 import dataclasses
 import os
-import signal
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -21,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from lantern.processes import spawn, stop
 from lantern.settings import Settings
 from streams.broker import EmbeddedKafka, free_port
 from streams.topics import ensure_topics
@@ -115,15 +114,7 @@ def lantern(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> I
 
 
 def _spawn(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
-    with log_path.open("wb") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "lantern", *args],
-            env=env,
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    return spawn(args, env, log_path)
 
 
 def _await_log(proc: subprocess.Popen[bytes], log_path: Path, needle: str, timeout: float) -> None:
@@ -153,10 +144,4 @@ def _await_ready(proc: subprocess.Popen[bytes], url: str, timeout: float) -> Non
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    stop([proc])

@@ -1,0 +1,51 @@
+"""Lantern's own processes: start ``python -m lantern <command>`` and stop them cleanly.
+
+``lantern up`` starts its workers and API this way; the tests and benchmarks do too, so every
+child runs the same entry point with the same signal handling.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+__all__ = ["spawn", "stop"]
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def spawn(
+    args: Sequence[str], env: Mapping[str, str], log_path: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """``lantern *args`` in a session of its own, its output to ``log_path`` (else inherited)."""
+    command = [sys.executable, "-m", "lantern", *args]
+    if log_path is None:
+        return subprocess.Popen(command, env=dict(env), cwd=ROOT, start_new_session=True)
+    with log_path.open("wb") as out:
+        return subprocess.Popen(
+            command,
+            env=dict(env),
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def stop(procs: Sequence[subprocess.Popen[bytes]], timeout: float = 20.0) -> None:
+    """SIGTERM each (the last first: start the API after the workers, it stops first), then
+    wait for all of them together; SIGKILL whatever is still running after ``timeout``."""
+    for proc in reversed(procs):
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for proc in reversed(procs):
+        try:
+            proc.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
