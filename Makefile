@@ -10,12 +10,16 @@ LOCK_ARGS    ?=
 KAFKA   := .lantern/kafka/libs/.installed
 JS      := tests/js/node_modules/.installed
 BENCH_JS := bench/node_modules/.installed
+# eslint for the page's ES modules and its own config, from the root package.json's lockfile
+# (`make lint` only: the tests do not need it)
+LINT_JS := node_modules/.installed
+ESLINT  := node_modules/.bin/eslint --max-warnings=0 api/static eslint.config.js
 SYSTEM  := .lantern/system.installed
 # Debian packages the tests and benchmarks use: a real browser for the page, gifsicle to compare.
 APT_PACKAGES := chromium gifsicle
 PYTEST_ARGS ?=
 
-.PHONY: setup kafka run test test-unit test-integration lint fmt type bench lock clean
+.PHONY: setup kafka run test test-unit test-integration lint lint-js fmt type bench lock clean
 
 setup: $(VENV) $(KAFKA)
 
@@ -84,10 +88,18 @@ test-unit: setup $(JS) $(SYSTEM)
 test-integration: setup
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
 
-lint: $(VENV)
+lint: $(VENV) $(LINT_JS)
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy
+	$(ESLINT)
+
+lint-js: $(LINT_JS)
+	$(ESLINT)
+
+$(LINT_JS): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
 fmt: $(VENV)
 	.venv/bin/ruff format .
@@ -106,4 +118,4 @@ bench: setup $(SYSTEM) $(BENCH_JS)
 	$(PY) bench/encoders.py
 
 clean:
-	rm -rf .venv .lantern tests/js/node_modules bench/node_modules
+	rm -rf .venv .lantern node_modules tests/js/node_modules bench/node_modules

@@ -1,8 +1,10 @@
 """The OpenAPI 3.1 document of every route the API serves, served at ``/api/v1/openapi.json``.
 
-The settings schema mirrors ``render/settings.py`` (GEN1_SPEC §1) and the preview's query
-parameters are that schema flattened to dotted paths; unit tests check every bound against what
-the API enforces, and that the document names exactly the routes of ``api/routes.py``.
+The settings and options schemas are generated from ``render/settings.py``'s field specs
+(GEN1_SPEC §1), the job states from ``lantern.contract.JobState``, and the preview's query
+parameters are the settings schema flattened to dotted paths; unit tests check every bound
+against what the API enforces, and that the document names exactly the routes of
+``api/routes.py``.
 
 Every GET route also answers HEAD (aiohttp adds it); the document lists the GETs only.
 """
@@ -14,9 +16,11 @@ from typing import Any
 
 from aiohttp import web
 
-from lantern.contract import STATES
+from lantern.contract import STATES, TERMINAL, JobState
+from render import Gen1Settings, RenderOptions
+from render.fields import json_schema
 
-from .page import STATIC
+from .page import asset_names
 from .preview import DEFAULT_SIZE, FRAMES, MAX_SIZE
 
 __all__ = ["OPTIONS_SCHEMA", "PREVIEW_PARAMETERS", "SETTINGS_SCHEMA", "document", "openapi"]
@@ -24,82 +28,37 @@ __all__ = ["OPTIONS_SCHEMA", "PREVIEW_PARAMETERS", "SETTINGS_SCHEMA", "document"
 Json = dict[str, Any]
 
 
-def _num(lo: float, hi: float, default: float) -> Json:
-    return {"type": "number", "minimum": lo, "maximum": hi, "default": default}
-
-
 def _int(lo: int, hi: int, default: int) -> Json:
     return {"type": "integer", "minimum": lo, "maximum": hi, "default": default}
 
 
-_BOOL = {"type": "boolean"}
-_DIRECTION = {"type": "integer", "enum": [1, -1], "description": "1 clockwise, -1 mirrored"}
-_COLOUR = {"type": "string", "pattern": "^#[0-9a-fA-F]{6}$"}
-_FREQ_ALIAS = "the original's name for baseFrequency; give one of the two, not both"
+# What the schemas generated from render/'s fields do not say themselves, by dotted path
+_SETTINGS_NOTES = {
+    "flowField.direction": "the gradient's sense of rotation: 1 clockwise, -1 counter-clockwise",
+    "flowFields.direction": "1 along the wave, -1 mirrored (the lines' x component)",
+}
 
 
-def _layer(props: Json, freq_default: float | None) -> Json:
-    """A settings section; ``baseFreq`` is the original's name for ``baseFrequency``."""
-    schema: Json = {"type": "object", "additionalProperties": False, "properties": props}
-    if freq_default is not None:
-        props["baseFrequency"] = _num(0.001, 0.05, freq_default)
-        props["baseFreq"] = {**_num(0.001, 0.05, freq_default), "description": _FREQ_ALIAS}
-        schema["not"] = {"required": ["baseFrequency", "baseFreq"]}
+def _described(schema: Json, notes: dict[str, str], prefix: str = "") -> Json:
+    """``schema`` with a description added to each leaf that ``notes`` names by dotted path."""
+    for key, sub in schema["properties"].items():
+        path = f"{prefix}{key}"
+        if sub.get("type") == "object":
+            _described(sub, notes, f"{path}.")
+        elif path in notes:
+            sub["description"] = notes[path]
     return schema
 
 
+# Both generated from the dataclasses' field specs (render/fields.py): every bound, default and
+# alias is the one render/ enforces, by construction
 SETTINGS_SCHEMA: Json = {
-    "type": "object",
-    "additionalProperties": False,
+    **_described(json_schema(Gen1Settings), _SETTINGS_NOTES),
     "description": "Gen1 settings (GEN1_SPEC §1); missing fields take their defaults.",
-    "properties": {
-        "flowField": _layer(
-            {
-                "enabled": _BOOL,
-                "color1": {**_COLOUR, "default": "#4ade80"},
-                "color2": {**_COLOUR, "default": "#22d3ee"},
-                "direction": _DIRECTION,
-                "amplitude": _num(0.1, 3, 1.0),
-                "octaves": _int(1, 8, 1),
-                "rotation": _num(0, 360, 0),
-            },
-            0.02,
-        ),
-        "flowFields": _layer(
-            {
-                "enabled": _BOOL,
-                "amplitude": _num(0.1, 3, 1.0),
-                "octaves": _int(1, 8, 1),
-                "lineLength": _num(5, 100, 20),
-                "lineDensity": _num(0.01, 0.5, 0.1),
-                "rotation": _num(0, 360, 0),
-                "direction": _DIRECTION,
-            },
-            0.01,
-        ),
-        "contour": _layer(
-            {
-                "enabled": _BOOL,
-                "amplitude": _num(0.1, 3, 1.0),
-                "octaves": _int(1, 8, 4),
-                "levels": _int(2, 20, 5),
-                "smoothness": _num(0, 1, 0.3),
-            },
-            0.01,
-        ),
-        "contourAffectsFlow": _BOOL,
-    },
 }
-
 OPTIONS_SCHEMA: Json = {
-    "type": "object",
-    "additionalProperties": False,
-    "properties": {
-        "size": _int(64, 1024, 512),
-        "frames": _int(1, 1000, 100),
-        "delay_ms": {**_int(20, 10000, 30), "multipleOf": 10},
-        "timing": {"type": "string", "enum": ["loop", "legacy"], "default": "loop"},
-    },
+    **json_schema(RenderOptions),
+    "description": "how to render (Lantern's own options); missing fields take their defaults",
 }
 
 
@@ -164,7 +123,12 @@ _ERROR: Json = {
     },
 }
 
-_STATE = {"type": "string", "enum": list(STATES)}
+_TERMINAL = ", ".join(state for state in STATES if state in TERMINAL)
+_STATE = {
+    "type": "string",
+    "enum": list(STATES),
+    "description": f"in the order of a job that succeeds; terminal: {_TERMINAL}",
+}
 
 _RESULT: Json = {
     "type": "object",
@@ -365,11 +329,6 @@ _PAGE_MEDIA = {"text/html": {"schema": {"type": "string"}}}
 _STATIC_TYPES = ["text/css", "text/javascript", "image/svg+xml", "text/html", "image/x-icon"]
 
 
-def _static_names() -> list[str]:
-    """The page's assets as ``GET /static/{name}`` serves them (api/page.py)."""
-    return sorted(p.name for p in STATIC.iterdir() if p.is_file() and not p.name.startswith("."))
-
-
 def _page_paths() -> Json:
     page = {"description": "the creator page (HTML)", "content": _PAGE_MEDIA}
     return {
@@ -402,7 +361,7 @@ def _page_paths() -> Json:
                 "parameters": [
                     _path(
                         "name",
-                        {"type": "string", "enum": _static_names()},
+                        {"type": "string", "enum": asset_names()},
                         "a file of the page; any other name is 404",
                     )
                 ],
@@ -559,7 +518,7 @@ def _job_paths() -> Json:
                 "description": (
                     "Sends `retry: 2000`, then the job (as GET /api/v1/jobs/{job_id} answers it) "
                     "at once and again on every change, with a comment line every 15 s while "
-                    "nothing changes; the stream ends after a terminal state (completed, failed) "
+                    f"nothing changes; the stream ends after a terminal state ({_TERMINAL}) "
                     "has been sent. An unknown job is 404 before any stream starts."
                 ),
                 "parameters": [_JOB_ID],
@@ -795,7 +754,7 @@ def _admin_paths() -> Json:
                             "required": ["job_id", "state", "status_url"],
                             "properties": {
                                 "job_id": _JOB_ID_SCHEMA,
-                                "state": {"const": "queued"},
+                                "state": {"const": JobState.QUEUED.value},
                                 "status_url": {"type": "string"},
                             },
                         },
@@ -878,7 +837,7 @@ def document() -> Json:
                     "required": ["job_id", "state", "status_url", "events_url"],
                     "properties": {
                         "job_id": _JOB_ID_SCHEMA,
-                        "state": {"const": "queued"},
+                        "state": {"const": JobState.QUEUED.value},
                         "status_url": {"type": "string"},
                         "events_url": {"type": "string"},
                     },

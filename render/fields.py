@@ -5,25 +5,47 @@ A dataclass field declared with one of the helpers below (`boolean`, `integer`, 
 object, carries a spec in its metadata. `parse_object` walks those specs
 to build the dataclass from untrusted JSON, appending a `FieldError` for each problem instead
 of stopping at the first; `dump_object` writes the canonical form back.
+
+The same specs describe themselves: `json_schema` is the JSON Schema (draft 2020-12) of what
+`parse` accepts, and `leaves` lists every field by its dotted path with its aliases and its own
+schema (type, bounds, default), so the API's documents and the page are generated, not copied.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import itertools
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from render.errors import FieldError, SettingsError
 
-__all__ = ["boolean", "choice", "colour", "dump_object", "integer", "number", "parse", "section"]
+__all__ = [
+    "Leaf",
+    "boolean",
+    "choice",
+    "colour",
+    "dump_object",
+    "integer",
+    "json_schema",
+    "leaves",
+    "number",
+    "parse",
+    "section",
+]
 
 T = TypeVar("T")
 
 _SPEC = "lantern.json"
-_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
+_COLOUR_PATTERN = "#[0-9a-fA-F]{6}"
+_COLOUR = re.compile(_COLOUR_PATTERN)
+
+
+_JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string"}
 
 
 class _Invalid(Exception):
@@ -37,6 +59,9 @@ class _Spec:
     convert: Callable[[object], Any]  # untrusted value -> normalised value, or raise _Invalid
     dump: Callable[[Any], object] = lambda value: value
     nested: bool = False  # a section: parsed recursively into its field's default_factory
+    # what `convert` accepts, as JSON Schema (type, bounds, default); empty for a section, whose
+    # schema is its class's (json_schema walks it)
+    schema: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 def _join(path: str, key: str) -> str:
@@ -88,7 +113,8 @@ def boolean(key: str, default: bool) -> bool:
             raise _Invalid("must be true or false")
         return value
 
-    return _field(default, _Spec(key, (), convert))  # type: ignore[no-any-return]
+    schema = {"type": "boolean", "default": default}
+    return _field(default, _Spec(key, (), convert, schema=schema))  # type: ignore[no-any-return]
 
 
 def integer(key: str, default: int, lo: int, hi: int, *, multiple_of: int = 1) -> int:
@@ -101,7 +127,10 @@ def integer(key: str, default: int, lo: int, hi: int, *, multiple_of: int = 1) -
             raise _Invalid(f"must be a multiple of {multiple_of}")
         return result
 
-    return _field(default, _Spec(key, (), convert))  # type: ignore[no-any-return]
+    schema: dict[str, Any] = {"type": "integer", "minimum": lo, "maximum": hi, "default": default}
+    if multiple_of != 1:
+        schema["multipleOf"] = multiple_of
+    return _field(default, _Spec(key, (), convert, schema=schema))  # type: ignore[no-any-return]
 
 
 def number(
@@ -114,7 +143,9 @@ def number(
         _in_range(result, lo, hi)
         return result
 
-    return _field(float(default), _Spec(key, aliases, convert))  # type: ignore[no-any-return]
+    schema = {"type": "number", "minimum": lo, "maximum": hi, "default": float(default)}
+    spec = _Spec(key, aliases, convert, schema=schema)
+    return _field(float(default), spec)  # type: ignore[no-any-return]
 
 
 def colour(key: str, default: str) -> str:
@@ -125,7 +156,8 @@ def colour(key: str, default: str) -> str:
             raise _Invalid("must be a colour like #4ade80")
         return value.lower()
 
-    return _field(default, _Spec(key, (), convert))  # type: ignore[no-any-return]
+    schema = {"type": "string", "pattern": f"^{_COLOUR_PATTERN}$", "default": default}
+    return _field(default, _Spec(key, (), convert, schema=schema))  # type: ignore[no-any-return]
 
 
 def choice(key: str, default: T, options: tuple[T, ...], reason: str) -> T:
@@ -143,7 +175,11 @@ def choice(key: str, default: T, options: tuple[T, ...], reason: str) -> T:
                 return option
         raise _Invalid(reason)
 
-    return _field(default, _Spec(key, (), convert))  # type: ignore[no-any-return]
+    schema: dict[str, Any] = {"enum": list(options), "default": default}
+    types = {_JSON_TYPES.get(type(option)) for option in options}
+    if len(types) == 1 and None not in types:
+        schema = {"type": types.pop(), **schema}
+    return _field(default, _Spec(key, (), convert, schema=schema))  # type: ignore[no-any-return]
 
 
 def section(key: str) -> dict[str, object]:
@@ -194,6 +230,61 @@ def parse(cls: type[T], data: object) -> T:
     if result is None:
         raise SettingsError(errors)
     return result
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """One field that holds a value (not a section), as `leaves` lists it."""
+
+    path: str  # the canonical dotted JSON path, e.g. "flowFields.lineDensity"
+    aliases: tuple[str, ...]  # other accepted dotted paths for it, e.g. "flowFields.baseFreq"
+    schema: dict[str, Any]  # its JSON Schema: type, bounds (minimum, maximum, multipleOf,
+    # enum, pattern) and default
+
+
+def _specs(cls: type[Any]) -> Iterator[tuple[_Spec, type[Any] | None]]:
+    """Each field's spec, with the class of a section's nested object (else None)."""
+    for field in dataclasses.fields(cls):
+        spec: _Spec = field.metadata[_SPEC]
+        yield spec, field.default_factory if spec.nested else None  # type: ignore[misc]
+
+
+def leaves(cls: type[Any], prefix: str = "") -> list[Leaf]:
+    """Every value field of the dataclass `cls` (sections walked into), in declaration order."""
+    out: list[Leaf] = []
+    for spec, nested in _specs(cls):
+        if nested is not None:
+            out += leaves(nested, _join(prefix, spec.key))
+        else:
+            aliases = tuple(_join(prefix, alias) for alias in spec.aliases)
+            out.append(Leaf(_join(prefix, spec.key), aliases, copy.deepcopy(dict(spec.schema))))
+    return out
+
+
+def json_schema(cls: type[Any]) -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of the objects `parse(cls, …)` accepts.
+
+    Every field with its type, bounds and default; a section is a nested object; an alias is
+    a property of its own with the field's schema, and giving two names of one field is refused
+    (``not: {required: [...]}``), as is any unknown key.
+    """
+    properties: dict[str, Any] = {}
+    conflicts: list[dict[str, Any]] = []
+    for spec, nested in _specs(cls):
+        schema = json_schema(nested) if nested is not None else copy.deepcopy(dict(spec.schema))
+        properties[spec.key] = schema
+        for alias in spec.aliases:
+            described = f"another name for {spec.key}; give one of the two, not both"
+            properties[alias] = {**copy.deepcopy(schema), "description": described}
+        names = (spec.key, *spec.aliases)
+        conflicts += [{"required": list(pair)} for pair in itertools.combinations(names, 2)]
+    out: dict[str, Any] = {"type": "object", "additionalProperties": False}
+    out["properties"] = properties
+    if len(conflicts) == 1:
+        out["not"] = conflicts[0]
+    elif conflicts:
+        out["not"] = {"anyOf": conflicts}
+    return out
 
 
 def dump_object(obj: object) -> dict[str, object]:

@@ -1,7 +1,10 @@
 // Following a job: Server-Sent Events first, polling every 2 s when the stream fails (a proxy
 // that buffers, a dropped connection), and back to the stream once the server answers again.
+// Following stops at a terminal state (the server's list, contract.js).
 
-const TERMINAL = new Set(['completed', 'failed']);
+import { TERMINAL as TERMINAL_STATES } from './contract.js';
+
+const TERMINAL = new Set(TERMINAL_STATES);
 const POLL_MS = 2000;
 
 /**
@@ -63,18 +66,4 @@ export function follow(id, { onStatus, onConn, onGone }) {
   poll();
   addEventListener('online', () => { if (!stopped) { clearTimeout(timer); poll(); } });
   return stop;
-}
-
-/** What the progress bar says for a status. */
-export function stageText(job) {
-  const detail = job.detail || '';
-  switch (job.state) {
-    case 'queued': return 'Queued — waiting for a worker';
-    case 'rendering': return /^\d+\/\d+ frames$/.test(detail) ? `Rendering ${detail}` : `Rendering — ${detail || 'starting'}`;
-    case 'encoding': return 'Encoding the GIF';
-    case 'pinning': return detail === 'GIF pinned' ? 'Pinning — metadata' : 'Pinning to IPFS';
-    case 'completed': return 'Done — pinned';
-    case 'failed': return 'Failed';
-    default: return job.state;
-  }
 }

@@ -223,7 +223,7 @@ def test_the_preview_reads_size_and_frame_as_ascii_digits_only(name: str) -> Non
 
 def test_the_preview_reads_the_other_settings_as_documented() -> None:
     by_name = {p["name"]: p["schema"] for p in PREVIEW_PARAMETERS}
-    assert by_name["contour.enabled"] == {"type": "boolean"}
+    assert by_name["contour.enabled"] == {"type": "boolean", "default": True}
     assert preview_accepts({"contour.enabled": "false", "contourAffectsFlow": "true"})
     assert not preview_accepts({"contour.enabled": "1"})
     assert by_name["flowField.direction"]["enum"] == [1, -1]
