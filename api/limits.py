@@ -153,9 +153,18 @@ class Admission:
     """What a submission must pass before it is published, cheapest first.
 
     A job's cost is its work in frames of the default size (``job_cost``: a 1024², 1000-frame
-    job costs 4,000, forty default jobs). Each client address and each wallet has two buckets:
-    submissions a minute and work a minute; the work of all unfinished jobs (``pending``, from
-    the status table, so the same on every replica) has a ceiling.
+    job costs 4,000, forty default jobs).
+
+    1. ``attempt``, before the body is read: every POST from an address spends one of its
+       submission tokens, accepted or not, so a client that floods refusals is refused before
+       any parsing (and pays for the sizing it asks for).
+    2. ``admit``, once the body is valid: 422 for a job larger than a client's budget; 429 if
+       the work of all unfinished jobs (``pending``, from the status table, so the same on every
+       replica) would pass its ceiling, or if the address or the wallet lacks the work, or the
+       wallet the submission, it needs. Nothing is spent yet.
+    3. ``sizes.check`` for a job whose GIF could exceed the pin limit (its own rate per address).
+    4. ``spend``: the wallet's submission and both work budgets, once the job is sure to be
+       published.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -167,11 +176,19 @@ class Admission:
         self.wallet_work = RateLimiter(api.client_frames_per_min, "wallet", work)
         self.ip_work = RateLimiter(api.client_frames_per_min, "address", work)
         self.lag = LagMonitor(settings)
-        self.sizes = SizeCheck(settings.pin.max_bytes, settings.api.size_estimates)
+        self.sizes = SizeCheck(
+            settings.pin.max_bytes,
+            api.size_estimates,
+            RateLimiter(api.size_rate_per_min, "address", "large jobs to size"),
+        )
+
+    def attempt(self, request: web.Request) -> None:
+        """Spend one submission token of the request's address, or raise 429."""
+        self.ips.take(request.remote or "unknown")
 
     def admit(self, request: web.Request, wallet: str, cost: float, pending: float) -> None:
-        """Raise 422 for a job no client may submit, 429 if over a rate or the queue is full;
-        else spend the client's tokens."""
+        """Raise 422 for a job no client may submit, 429 if over a budget or the queue is full
+        (spending nothing)."""
         api = self.settings.api
         if api.client_frames_per_min and cost > api.client_frames_per_min:
             raise ApiError(
@@ -189,17 +206,23 @@ class Admission:
                 f"{cost:,.0f}, limit {limit:,}); retry shortly",
                 headers={"Retry-After": "10"},
             )  # fmt: skip
+        for bucket, key, amount in self._budgets(request, wallet, cost):
+            bucket.check(key, amount)
+
+    def spend(self, request: web.Request, wallet: str, cost: float) -> None:
+        """Spend what ``admit`` checked (the job is about to be published)."""
+        for bucket, key, amount in self._budgets(request, wallet, cost):
+            bucket.take(key, amount)
+
+    def _budgets(
+        self, request: web.Request, wallet: str, cost: float
+    ) -> tuple[tuple[RateLimiter, str, float], ...]:
         client = request.remote or "unknown"
-        buckets = (
-            (self.ips, client, 1.0),
+        return (
             (self.wallets, wallet, 1.0),
             (self.ip_work, client, cost),
             (self.wallet_work, wallet, cost),
         )
-        for bucket, key, amount in buckets:
-            bucket.check(key, amount)  # all must pass before any is spent
-        for bucket, key, amount in buckets:
-            bucket.take(key, amount)
 
 
 class StreamSlots:

@@ -27,6 +27,7 @@ import io
 import json
 import logging
 import multiprocessing
+import os
 import re
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
@@ -46,6 +47,7 @@ from .keys import SETTINGS
 from .limits import RateLimiter
 
 T = TypeVar("T")
+PREVIEW_NICENESS = 10  # added to the preview processes' niceness (jobs render at 0)
 
 __all__ = ["PREVIEW_POOL", "PreviewCache", "PreviewPool", "Previews", "preview_pool"]
 
@@ -101,7 +103,9 @@ class PreviewPool:
     def _new(self) -> ProcessPoolExecutor:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["api.preview"])  # numpy and the renderer, imported once
-        return ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
+        return ProcessPoolExecutor(
+            max_workers=self.workers, mp_context=context, initializer=_lower_priority
+        )
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` in a worker process; a crashed pool is replaced (and this call 503s)."""
@@ -118,6 +122,12 @@ class PreviewPool:
     def close(self) -> None:
         """Stop the workers; renders not yet started are dropped."""
         self.executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _lower_priority() -> None:
+    """A preview process yields the CPU to the workers' render pools on a shared machine: a
+    flood of previews must not slow down the jobs people have submitted."""
+    os.nice(PREVIEW_NICENESS)
 
 
 PREVIEW_POOL = web.AppKey("preview_pool", PreviewPool)

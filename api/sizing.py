@@ -19,6 +19,7 @@ from render.estimate import estimate_gif_bytes, gif_size_bound
 from .errors import ApiError
 
 if TYPE_CHECKING:
+    from .limits import RateLimiter
     from .preview import PreviewPool
 
 __all__ = ["SizeCheck"]
@@ -30,17 +31,24 @@ _MB = 1024 * 1024
 class SizeCheck:
     """``await check(settings, options, pool)``: 422 if the GIF would exceed the pin limit."""
 
-    def __init__(self, max_bytes: int, slots: int) -> None:
+    def __init__(self, max_bytes: int, slots: int, rate: RateLimiter | None = None) -> None:
         self.max_bytes = max_bytes
         self.slots = slots
+        self.rate = rate  # estimates per client address (each costs seconds of CPU)
         self.running = 0
 
     async def check(
-        self, settings: Gen1Settings, options: RenderOptions, pool: PreviewPool | None = None
+        self,
+        settings: Gen1Settings,
+        options: RenderOptions,
+        pool: PreviewPool | None = None,
+        client: str = "unknown",
     ) -> None:
         """Pass, or raise 422 naming the expected size and the frames that would fit."""
         if not self.max_bytes or gif_size_bound(options) <= self.max_bytes:
             return
+        if self.rate is not None:
+            self.rate.take(client)
         if self.running >= self.slots:
             raise ApiError(
                 429, "busy", "too many large jobs are being sized; retry shortly",

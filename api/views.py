@@ -40,6 +40,7 @@ _JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 async def submit_mint(request: web.Request) -> web.Response:
     """``POST /api/v1/mints`` → 202 with the job's id and where to follow it."""
     settings = request.app[SETTINGS]
+    request.app[LIMITS].attempt(request)  # before the body is read: refusals stay cheap
     body = parse_mint_body(
         await read_json(request, settings.api.max_body_bytes, settings.api.body_timeout_s)
     )
@@ -64,6 +65,7 @@ async def get_job(request: web.Request) -> web.Response:
 async def legacy_queue_mint(request: web.Request) -> web.Response:
     """``POST /api/gen1/queue-mint {settings, walletAddress}`` → ``{jobId}`` (the original's)."""
     settings = request.app[SETTINGS]
+    request.app[LIMITS].attempt(request)
     raw = await read_json(request, settings.api.max_body_bytes, settings.api.body_timeout_s)
     body = parse_mint_body(
         raw, wallet_field="walletAddress", allowed=frozenset({"settings", "walletAddress"})
@@ -158,13 +160,16 @@ async def _accept(request: web.Request, body: MintBody) -> str:
             )
             request.app[JOBS].accept(_initial(queued.asdict()))
             return job_id
-    limits, jobs = request.app[LIMITS], request.app[JOBS]
+    limits, jobs, cost = request.app[LIMITS], request.app[JOBS], job_cost(body.options)
     try:
-        limits.admit(request, body.wallet, job_cost(body.options), jobs.pending_frames)
-        await limits.sizes.check(body.settings, body.options, request.app.get(PREVIEW_POOL))
+        limits.admit(request, body.wallet, cost, jobs.pending_frames)
+        await limits.sizes.check(
+            body.settings, body.options, request.app.get(PREVIEW_POOL), request.remote or ""
+        )
     except ApiError as exc:
         request.app[METRICS].admission_refused.labels(exc.code).inc()
         raise
+    limits.spend(request, body.wallet, cost)
     queued = await request.app[SUBMITTER].submit(
         body.settings, body.options, body.wallet, job_id=job_id
     )

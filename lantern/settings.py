@@ -240,8 +240,10 @@ class ApiSettings:
     # work per wallet and per client IP per minute, per API replica (a larger job: 422)
     client_frames_per_min: int = 4_000
     # jobs whose GIF could exceed the pin limit are estimated from a sample render first (in
-    # the preview processes); at most this many at once (429 beyond), 422 if over the limit
+    # the preview processes); at most this many at once (429 beyond), 422 if over the limit,
+    # and at most size_rate_per_min per client IP (each costs seconds of CPU)
     size_estimates: int = 2
+    size_rate_per_min: int = 6
     admin_token: str = field(default="", repr=False)  # bearer token of the operator routes
     event_streams: int = 1000  # Server-Sent Event streams open at once, in all (429 beyond)
     event_streams_per_client: int = 8  # … from one client address

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from api.app import create_app
 from api.errors import ApiError
 from api.jobs import JobView, job_cost
 from api.keys import JOBS
@@ -22,6 +23,7 @@ from render.estimate import gif_size_bound
 DEFAULT = job_cost(RenderOptions())
 LARGEST = job_cost(RenderOptions(size=1024, frames=1000))
 WALLET = "0x52908400098527886E0F7030069857D2E4169EE7"
+JSON = {"Content-Type": "application/json"}
 
 
 def _client(address: str) -> Any:
@@ -33,6 +35,14 @@ def _admission(**api: Any) -> Admission:
     return Admission(dataclasses.replace(base, api=dataclasses.replace(base.api, **api)))
 
 
+def _submit(admission: Admission, address: str, wallet: str, cost: float, pending: float) -> None:
+    """What the API does for one submission: attempt, admit, (size), spend."""
+    request = _client(address)
+    admission.attempt(request)
+    admission.admit(request, wallet, cost, pending)
+    admission.spend(request, wallet, cost)
+
+
 def test_cost_is_frames_of_the_default_size() -> None:
     assert DEFAULT == 100
     assert LARGEST == 4000  # forty default jobs
@@ -41,36 +51,54 @@ def test_cost_is_frames_of_the_default_size() -> None:
 
 def test_a_largest_job_spends_a_clients_minute_of_work() -> None:
     admission = _admission(client_frames_per_min=4000)
-    admission.admit(_client("10.0.0.1"), WALLET, LARGEST, pending=0)
+    _submit(admission, "10.0.0.1", WALLET, LARGEST, 0)
     with pytest.raises(ApiError) as refused:  # same address, another wallet: work spent
-        admission.admit(_client("10.0.0.1"), "0x" + "1" * 40, DEFAULT, pending=0)
+        _submit(admission, "10.0.0.1", "0x" + "1" * 40, DEFAULT, 0)
     assert refused.value.status == 429
     assert "frames of work" in refused.value.message
     assert int((refused.value.headers or {})["Retry-After"]) == 2  # 100 frames at 4000/min
     with pytest.raises(ApiError):  # same wallet, another address: work spent too
-        admission.admit(_client("10.0.0.2"), WALLET, DEFAULT, pending=0)
-    admission.admit(_client("10.0.0.3"), "0x" + "2" * 40, DEFAULT, pending=0)  # others pass
+        _submit(admission, "10.0.0.2", WALLET, DEFAULT, 0)
+    _submit(admission, "10.0.0.3", "0x" + "2" * 40, DEFAULT, 0)  # others pass
 
 
 def test_default_jobs_are_limited_by_count_before_work() -> None:
     admission = _admission(client_frames_per_min=4000, wallet_rate_per_min=30)
     for _ in range(30):
-        admission.admit(_client("10.0.0.1"), WALLET, DEFAULT, pending=0)
+        _submit(admission, "10.0.0.1", WALLET, DEFAULT, 0)
     with pytest.raises(ApiError) as refused:
-        admission.admit(_client("10.0.0.1"), WALLET, DEFAULT, pending=0)
+        _submit(admission, "10.0.0.1", WALLET, DEFAULT, 0)
     assert "too many submissions for this wallet" in refused.value.message
 
 
-def test_a_refused_job_spends_nothing() -> None:
+def test_a_refused_job_spends_no_work_but_its_attempt_counts() -> None:
     admission = _admission(client_frames_per_min=4000, ip_rate_per_min=120)
-    admission.admit(_client("10.0.0.1"), WALLET, 3950, pending=0)
+    _submit(admission, "10.0.0.1", WALLET, 3950, 0)
     with pytest.raises(ApiError):
-        admission.admit(_client("10.0.0.1"), WALLET, DEFAULT, pending=0)
-    # the refusal above took no submission token from the address: 119 are left
-    for _ in range(119):
-        admission.ips.take("10.0.0.1")
-    with pytest.raises(ApiError):
-        admission.ips.check("10.0.0.1")
+        _submit(admission, "10.0.0.1", WALLET, DEFAULT, 0)
+    admission.ip_work.check("10.0.0.1", 50)  # the refused job's 100 frames were not taken
+    # every attempt took a submission token, the refused one too: 118 of 120 are left
+    for _ in range(118):
+        admission.attempt(_client("10.0.0.1"))
+    with pytest.raises(ApiError) as refused:
+        admission.attempt(_client("10.0.0.1"))
+    assert "too many submissions for this address" in refused.value.message
+
+
+async def test_a_flood_of_refused_posts_is_refused_before_the_body_is_read(
+    aiohttp_client: Any, settings: Settings
+) -> None:
+    settings = dataclasses.replace(settings, api=dataclasses.replace(settings.api,
+                                   ip_rate_per_min=3))  # fmt: skip
+    client = await aiohttp_client(create_app(settings))
+    for _ in range(3):  # invalid bodies: 422, each an attempt
+        async with client.post("/api/v1/mints", data=b"{}", headers=JSON) as response:
+            assert response.status == 422
+    # the fourth is refused without reading a byte of its (50 MB) body
+    async with client.post("/api/v1/mints", data=b"x", headers={**JSON,
+                           "Content-Length": "50000000"}) as response:  # fmt: skip
+        assert response.status == 429
+        assert "Retry-After" in response.headers
 
 
 def test_a_job_larger_than_a_clients_budget_is_422() -> None:
@@ -83,10 +111,10 @@ def test_a_job_larger_than_a_clients_budget_is_422() -> None:
 
 def test_pending_work_over_the_ceiling_is_429_but_an_empty_queue_admits() -> None:
     admission = _admission(max_backlog_frames=5000, client_frames_per_min=0)
-    admission.admit(_client("a"), WALLET, LARGEST, pending=0)
-    admission.admit(_client("a"), WALLET, 900, pending=4000)  # 4,900: under the ceiling
+    _submit(admission, "a", WALLET, LARGEST, 0)
+    _submit(admission, "a", WALLET, 900, 4000)  # 4,900: under the ceiling
     with pytest.raises(ApiError) as refused:
-        admission.admit(_client("b"), WALLET, DEFAULT, pending=4950)
+        _submit(admission, "b", WALLET, DEFAULT, 4950)
     assert refused.value.status == 429
     assert refused.value.headers == {"Retry-After": "10"}
     assert "4,950 frames of work pending" in refused.value.message
