@@ -149,20 +149,9 @@ class FrameTask(faust.Record, serializer="json", namespace="lantern.FrameTask"):
 class FrameBlock(faust.Record, serializer="json", namespace="lantern.FrameBlock"):
     """Frames ``index``, ``index`` + 1, … of the job are ready GIF image blocks in the store.
 
-    A negative ``index`` is not a frame but a signal, with no digests, that makes the assembler
-    forget the job — delete its ``assemblies`` entry and ``frame-blocks`` entries (tombstones in
-    the changelogs) and its block files:
-
-    - ``FAILED`` (−1): drive ``spec.generation`` failed for good (sent after a dead letter in
-      render, assemble or pin). Ignored if the assembler already holds blocks of a newer drive
-      (an operator retry racing a late dead letter of the old one).
-    - ``FINISHED`` (−2): the job is completed (sent by the pin stage after reporting it).
-    - ``STALE`` (−3): the assembler's own sweep found the job's state idle past its TTL;
-      ignored if the state has been updated since. Its ``spec`` holds only the job id, the
-      frame count and the generation.
-
-    They travel on the ``frames`` topic, keyed by job id, so they reach the one agent instance
-    (and the partition of the tables) that holds the job, in order with its frame blocks.
+    On the ``frames`` topic, keyed by job id, so all of a job's blocks reach the one assembler
+    instance (and the partition of its tables) that holds the job. ``index`` is a frame, never
+    negative: the job's end travels as a ``JobEnded`` of its own.
     """
 
     spec: JobSpec
@@ -173,9 +162,20 @@ class FrameBlock(faust.Record, serializer="json", namespace="lantern.FrameBlock"
 
 
 class JobEnded(faust.Record, serializer="json", namespace="lantern.JobEnded"):
-    """The job's drive ``generation`` has ended (``how``: failed, finished) or its assembly state
-    is stale: the assembler forgets the job. On the ``frames`` topic, keyed by job id, so it
-    reaches the agent holding the job in order with its blocks."""
+    """The job has ended, or its assembly state is stale: the assembler forgets the job —
+    deletes its ``assemblies`` and ``frame-blocks`` entries (tombstones in the changelogs) and
+    its block files. ``how`` says which:
+
+    - ``failed``: drive ``generation`` failed for good (sent after a dead letter in render,
+      assemble or pin). Ignored if the assembler already holds blocks or a pin of a newer drive
+      (an operator retry racing a late dead letter of the old one).
+    - ``finished``: the job is completed (sent by the pin stage after reporting it).
+    - ``stale``: the assembler's own sweep found the job's state idle past its TTL; ignored if
+      the state has been updated since. ``generation`` is the newest drive the state held.
+
+    On the ``frames`` topic, keyed by job id, so it reaches the agent holding the job in order
+    with its blocks. A ``how`` the reader does not know forgets nothing.
+    """
 
     job_id: str
     how: str  # "failed", "finished" or "stale"

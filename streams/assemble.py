@@ -11,55 +11,87 @@ frames are in, where each run starts, the GIF's CID once written). The finished 
 to the content store and only its CID travels on (claim check).
 Progress goes out on the original's scale: 5 → 70 while frames arrive, in steps of 5 %.
 
+What to do with an event is decided by a pure function, ``step(state, event)``, which returns
+the job's next state and the actions that get it there (record a run, save or delete the state,
+report, finish the GIF, flush, drop the block files …); the agent only reads the tables, calls
+``step`` and applies the actions in order (``Applier``). Every case — a duplicate or
+out-of-order run, the last block, a block after the GIF or after the job failed, the job's end —
+is a case of ``step`` and is tested as one.
+
 Nothing outlives the job. Its state is needed only until the job ends (a re-drive of a job whose
 GIF is written but not yet pinned re-pins it from the recorded CID), so the job's end reaches
-this agent as a signal on its own topic (``FAILED``, ``FINISHED``: see ``FrameBlock``) and the
-agent deletes the job's ``assemblies`` and ``frame-blocks`` entries — tombstones, which
-compaction turns into nothing — and its block files. A worker's recovery then replays the jobs
-in flight, not every job ever run. A failed job retried by an operator collects afresh.
+this agent as a record of its own on its topic (``JobEnded``: failed, finished) and the agent
+deletes the job's ``assemblies`` and ``frame-blocks`` entries — tombstones, which compaction
+turns into nothing — and its block files. A worker's recovery then replays the jobs in flight,
+not every job ever run. A failed job retried by an operator collects afresh.
 
 A late or redelivered block of a forgotten job is mostly a no-op: its file went with the job, and
 a block whose file is missing is not recorded. One whose file is there (a frame still rendering
 when the job ended, rendered again by a re-drive) starts a partial state that never completes;
 so does a job failed by the watcher, which sends no signal. A sweep every ``SWEEP_INTERVAL_S``
 finds states of the partitions this worker owns with no update for ``STALE_AFTER_S`` and
-sends each a ``STALE`` signal, so that here too only the agent writes the tables (a timer may
+sends each a ``stale`` JobEnded, so that here too only the agent writes the tables (a timer may
 not); the agent forgets the job unless its state moved since.
+
+The ``frames`` topic thus carries two record types, and faust decodes each by its namespace
+(``FramesSchema``). A record this version cannot read — a forged or unknown namespace, a plain
+value, a FrameBlock written before the job's end had a record of its own (a negative index was
+the signal, see ``read_event``) — neither stops the agent nor is misread.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-import os
-import signal
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
 import faust
 from aiokafka.partitioner import DefaultPartitioner
-from faust.types import TableT
+from faust.exceptions import KeyDecodeError, ValueDecodeError
+from faust.types import AppT, Message, TableT
 
-from lantern.contract import FrameBlock, JobSpec, PinRequest
+from lantern.contract import FrameBlock, JobEnded, JobSpec, PinRequest
 from render import assemble_gif, gif_header
 
 from .blocks import BlockStore
 from .errors import PipelineError
 from .ids import check_job_id, valid_job_id
 from .pipeline import Pipeline
-from .rendering import FAILED, FINISHED, STALE
 from .topics import ASSEMBLIES_TABLE, BLOCKS_CHANGELOG_CONFIG, BLOCKS_TABLE
 
 __all__ = [
+    "LEGACY_NAMESPACE",
     "STALE_AFTER_S",
     "SWEEP_INTERVAL_S",
+    "Action",
+    "Applier",
     "Assembly",
+    "DeleteState",
+    "DropFiles",
+    "DropRuns",
+    "Finish",
+    "Flush",
+    "FramesSchema",
+    "Note",
+    "RecordRun",
+    "Report",
+    "RequestPin",
+    "SaveState",
     "attach",
     "forgets",
+    "job_of",
     "new_runs",
+    "read_event",
     "render_progress",
+    "run_key",
     "stale",
     "stale_signal",
+    "step",
 ]
 
 log = logging.getLogger(__name__)
@@ -98,7 +130,7 @@ class Assembly(faust.Record, serializer="json"):
         """True if frame ``index`` is already held."""
         return bool(int(self.have, 16) >> index & 1)
 
-    def with_run(self, start: int, count: int) -> Assembly:
+    def with_run(self, start: int, count: int, now: float) -> Assembly:
         """This state with frames ``start``..``start + count`` − 1 (none held yet) as one run."""
         mask = int(self.have, 16) | ((1 << count) - 1) << start
         starts = self._starts_mask() | 1 << start
@@ -106,8 +138,16 @@ class Assembly(faust.Record, serializer="json"):
             have=format(mask, "x"),
             starts=format(starts, "x"),
             count=self.count + count,
-            updated_at=time.time(),
+            updated_at=now,
         )
+
+    def assembled(self, gif_cid: str, gif_size: int, generation: int, now: float) -> Assembly:
+        """This state once drive ``generation`` has written the GIF: its CID and size kept, the
+        runs gone (their table entries are dropped next)."""
+        return self.derive(
+            have="0", starts="0", gif_cid=gif_cid, gif_size=gif_size, generation=generation,
+            updated_at=now,
+        )  # fmt: skip
 
     def run_starts(self) -> list[int]:
         """The first frame of every run held, in order."""
@@ -118,6 +158,195 @@ class Assembly(faust.Record, serializer="json"):
         # a state written before runs were recorded held one table entry per frame:
         # each held frame is then a run of one
         return int(self.starts, 16) or int(self.have, 16)
+
+
+# ── actions: what ``step`` decides, applied in order by the agent ───────────────────────────────
+
+
+@dataclass(frozen=True)
+class RecordRun:
+    """Record a run's digests in the blocks table under ``key`` (``run_key``)."""
+
+    key: str
+    digests: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SaveState:
+    """Record the job's assembly state."""
+
+    state: Assembly
+
+
+@dataclass(frozen=True)
+class DeleteState:
+    """Delete the job's assembly state (a tombstone)."""
+
+    job_id: str
+
+
+@dataclass(frozen=True)
+class DropRuns:
+    """Delete the blocks table's entries ``keys`` (tombstones; a key not there is skipped)."""
+
+    keys: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Report:
+    """Send a StatusEvent for the job."""
+
+    job_id: str
+    state: str
+    progress: int
+    stage: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class RequestPin:
+    """Ask the pin stage to pin a GIF already written."""
+
+    request: PinRequest
+
+
+@dataclass(frozen=True)
+class Finish:
+    """Write the GIF from the runs ``state`` holds, ask for its pin, and record the job as
+    assembled. The one action with a result: only writing the GIF tells its CID, so this action
+    saves the assembled state itself."""
+
+    spec: JobSpec
+    state: Assembly
+
+
+@dataclass(frozen=True)
+class Flush:
+    """Wait until everything sent so far (table entries, tombstones) is on the broker."""
+
+
+@dataclass(frozen=True)
+class DropFiles:
+    """Delete the job's block files."""
+
+    job_id: str
+
+
+@dataclass(frozen=True)
+class Note:
+    """Log ``text`` (info)."""
+
+    text: str
+
+
+Action = (
+    RecordRun | SaveState | DeleteState | DropRuns | Report | RequestPin | Finish | Flush
+    | DropFiles | Note
+)  # fmt: skip
+
+
+# ── the step ───────────────────────────────────────────────────────────────────────────────────
+
+
+def step(
+    state: Assembly | None,
+    event: FrameBlock | JobEnded,
+    *,
+    present: Callable[[int], bool],
+    now: float,
+) -> tuple[Assembly | None, list[Action]]:
+    """The job's state after ``event`` and the actions that get the tables there, in order.
+
+    ``state`` is the job's recorded state (None: nothing recorded), ``present`` says whether a
+    frame's block file is in the block store, ``now`` is the time. The state returned is what
+    the tables hold once the actions are applied (None: nothing), except after a ``Finish``,
+    which also records the GIF's CID: it is then the state the GIF is written from, which the
+    tables hold until the Finish is done — so a worker killed before that meets the same event
+    again and finishes the job from the same blocks.
+    """
+    if isinstance(event, JobEnded):
+        return _end(state, event, now)
+    return _collect(state, event, present, now)
+
+
+def _end(
+    state: Assembly | None, ended: JobEnded, now: float
+) -> tuple[Assembly | None, list[Action]]:
+    """The job has ended (or its state is stale): forget it, unless ``forgets`` says otherwise.
+    Its block files go only once the tombstones are on the broker: a worker killed before that
+    recovers the state and meets the same event again (it is not committed yet)."""
+    if not forgets(state, ended.how, ended.generation, now):
+        return state, []
+    actions: list[Action] = []
+    if state is not None:
+        actions += [DropRuns(run_keys(state)), DeleteState(ended.job_id), Flush()]
+    actions += [DropFiles(ended.job_id), Note(f"forgot job={ended.job_id} ({ended.how})")]
+    return None, actions
+
+
+def _collect(
+    held: Assembly | None, frame: FrameBlock, present: Callable[[int], bool], now: float
+) -> tuple[Assembly | None, list[Action]]:
+    """A run of frame blocks: record what is new, report progress, finish once all are in."""
+    spec = frame.spec
+    state = held if held is not None else Assembly(job_id=spec.job_id, frames=spec.frames)
+    if state.gif_cid:
+        if spec.generation <= state.generation:
+            return state, []  # a late block of a drive already assembled
+        return _repin(state, spec, now)  # a newer drive (a re-drive): pin again only
+    before = state.count
+    state, actions = _record(state, frame, present, now)
+    if state.count == 0:  # nothing held, nothing recorded: its files are gone
+        return held, [Note(f"late block job={spec.job_id} index={frame.index}: dropped")]
+    if state.count < state.frames:
+        return state, actions + _progress(spec, before, state.count)
+    # every frame is held and no GIF is recorded: finish, even if this event added nothing
+    # (a worker died while finishing the job, or it is driven again)
+    return state, actions + _complete(spec, state)
+
+
+def _record(
+    state: Assembly, frame: FrameBlock, present: Callable[[int], bool], now: float
+) -> tuple[Assembly, list[Action]]:
+    """The frames of ``frame`` not yet held (whose files are there), as runs to record."""
+    actions: list[Action] = []
+    for start, digests in new_runs(state, frame.index, frame.digests, present):
+        actions.append(RecordRun(run_key(state.job_id, start), tuple(digests)))
+        state = state.with_run(start, len(digests), now)
+    if actions:  # else a redelivered run: same bytes, counted once
+        state = state.derive(drive=max(state.drive, frame.spec.generation))
+        actions.append(SaveState(state))
+    return state, actions
+
+
+def _progress(spec: JobSpec, before: int, done: int) -> list[Action]:
+    """A report each time another 5 % of the frames is in, like the original's updates."""
+    total = spec.frames
+    every = max(1, total // 20)
+    if done // every <= before // every:
+        return []
+    progress = render_progress(done, total)
+    return [Report(spec.job_id, "rendering", progress, "render", f"{done}/{total} frames")]
+
+
+def _complete(spec: JobSpec, state: Assembly) -> list[Action]:
+    """Report ``encoding``, write the GIF, then forget the runs. The blocks' files go only once
+    the assembled state is on the broker: a worker killed before that finishes again from them."""
+    return [
+        Report(spec.job_id, "encoding", 70, "assemble", "writing GIF"),
+        Finish(spec, state),
+        DropRuns(run_keys(state)),
+        Flush(),
+        DropFiles(spec.job_id),
+    ]
+
+
+def _repin(state: Assembly, spec: JobSpec, now: float) -> tuple[Assembly, list[Action]]:
+    """A newer drive (re-drive, operator retry) of a job whose GIF is written: pin it again."""
+    request = PinRequest(spec=spec, gif_cid=state.gif_cid, gif_size=state.gif_size)
+    state = state.derive(generation=spec.generation, updated_at=now)
+    note = Note(f"re-pin job={spec.job_id} generation={spec.generation}")
+    return state, [RequestPin(request), SaveState(state), note]
 
 
 def new_runs(
@@ -144,23 +373,23 @@ def new_runs(
 
 
 def forgets(
-    state: Assembly | None, signal: int, generation: int, now: float, after: float = STALE_AFTER_S
+    state: Assembly | None, how: str, generation: int, now: float, after: float = STALE_AFTER_S
 ) -> bool:
-    """Whether the ``signal`` (``FAILED``, ``FINISHED``, ``STALE``) of drive ``generation`` makes
-    the assembler forget the job whose state is ``state`` (None: nothing recorded).
+    """Whether the end ``how`` (failed, finished, stale) of drive ``generation`` makes the
+    assembler forget the job whose state is ``state`` (None: nothing recorded).
 
-    A completed job is forgotten whatever its state: nothing can drive it again, so anything
+    A finished job is forgotten whatever its state: nothing can drive it again, so anything
     still held is left over. A failed drive is, unless blocks or a pin of a newer drive are held
     (an operator retry already collecting when a late dead letter of the old drive comes in).
     A stale state is, unless it has been updated since the sweep saw it.
     """
-    if signal == FINISHED:
+    if how == "finished":
         return True
-    if signal == FAILED:
+    if how == "failed":
         return state is None or max(state.drive, state.generation) <= generation
-    if signal == STALE:
+    if how == "stale":
         return state is not None and now - state.updated_at > after
-    return False  # a signal this version does not know
+    return False  # an end this version does not know
 
 
 def stale(states: Iterable[Assembly], now: float, after: float = STALE_AFTER_S) -> list[Assembly]:
@@ -169,18 +398,10 @@ def stale(states: Iterable[Assembly], now: float, after: float = STALE_AFTER_S) 
     return [state for state in states if now - state.updated_at > after]
 
 
-def stale_signal(state: Assembly) -> FrameBlock:
-    """The sweep's signal for ``state``, its spec holding only what the agent reads of it."""
-    spec = JobSpec(
-        job_id=state.job_id,
-        settings={},
-        options={"frames": state.frames},
-        wallet="",
-        palette="",
-        submitted_at=0.0,
-        generation=max(state.drive, state.generation, 0),
-    )
-    return FrameBlock(spec=spec, index=STALE, digests=[])
+def stale_signal(state: Assembly) -> JobEnded:
+    """The sweep's record for ``state``: its job is stale, as of the newest drive it holds."""
+    generation = max(state.drive, state.generation, 0)
+    return JobEnded(job_id=state.job_id, how="stale", generation=generation)
 
 
 def render_progress(done: int, total: int) -> int:
@@ -188,11 +409,153 @@ def render_progress(done: int, total: int) -> int:
     return 5 + (65 * done) // total
 
 
+def run_key(job_id: str, start: int) -> str:
+    """The blocks table's key of the job's run that starts at frame ``start``."""
+    return f"{job_id}:{start}"
+
+
+def run_keys(state: Assembly) -> tuple[str, ...]:
+    """The blocks table's keys of every run ``state`` holds, in frame order."""
+    return tuple(run_key(state.job_id, start) for start in state.run_starts())
+
+
+# ── reading the frames topic ───────────────────────────────────────────────────────────────────
+
+# FrameBlock's namespace before the contract fixed it, and the job's end as earlier versions
+# wrote it: a FrameBlock whose negative index was the signal
+LEGACY_NAMESPACE = "streams.rendering.FrameBlock"
+_LEGACY_ENDS = {-1: "failed", -2: "finished", -3: "stale"}
+
+
+class FramesSchema(faust.Schema[Any, Any]):
+    """Values of ``frames`` decoded by their ``__faust`` namespace (FrameBlock or JobEnded).
+
+    faust throws a value it cannot decode into the agent's stream, which stops the agent; here
+    such a value (a namespace faust does not know, fields missing, not JSON) reaches the agent as
+    it is on the wire instead — the parsed JSON, else the bytes — for ``read_event`` to judge.
+    A key that is not text stays bytes (the agent reads the job id from the value).
+    """
+
+    def loads_key(
+        self,
+        app: AppT,
+        message: Message,
+        *,
+        loads: Callable[..., Any] | None = None,
+        serializer: Any = None,
+    ) -> Any:
+        """The key as text, or as the bytes it is."""
+        try:
+            return super().loads_key(app, message, loads=loads, serializer=serializer)
+        except KeyDecodeError:
+            return message.key
+
+    def loads_value(
+        self,
+        app: AppT,
+        message: Message,
+        *,
+        loads: Callable[..., Any] | None = None,
+        serializer: Any = None,
+    ) -> Any:
+        """The record, or the undecodable value as it is (see the class)."""
+        try:
+            return super().loads_value(app, message, loads=loads, serializer=serializer)
+        except ValueDecodeError:
+            return _plain(message.value)
+
+
+def _plain(raw: bytes | None) -> object:
+    try:
+        return json.loads(raw) if raw is not None else None
+    except ValueError:  # not JSON, or not text
+        return raw
+
+
+def read_event(value: object) -> FrameBlock | JobEnded | None:
+    """What a value on ``frames`` tells the assembler: a run of blocks, the job's end, or — for
+    anything else (another record, a plain value, fields of the wrong type) — None.
+
+    Records written before the job's end had a record of its own may still be on the topic: a
+    FrameBlock, under its namespace then (``LEGACY_NAMESPACE``, which faust no longer knows) or
+    now, whose negative index was the signal (−1 failed, −2 finished, −3 stale). Read as the
+    matching JobEnded.
+    """
+    if isinstance(value, dict) and _namespace(value) == LEGACY_NAMESPACE:
+        value = _legacy_block(value)
+    if isinstance(value, JobEnded):
+        return value if _well_formed_end(value) else None
+    if not isinstance(value, FrameBlock) or not _well_formed_block(value):
+        return None
+    if value.index >= 0:
+        return value
+    how = _LEGACY_ENDS.get(value.index)
+    if how is None:
+        return None
+    spec = value.spec
+    return JobEnded(
+        job_id=spec.job_id, how=how, generation=spec.generation, attempt=value.attempt,
+        version=value.version,
+    )  # fmt: skip
+
+
+def job_of(event: FrameBlock | JobEnded) -> str:
+    """The id of the job ``event`` belongs to (the key it travels under)."""
+    return event.job_id if isinstance(event, JobEnded) else event.spec.job_id
+
+
+def _namespace(data: dict[Any, Any]) -> object:
+    blessed = data.get("__faust")
+    return blessed.get("ns") if isinstance(blessed, dict) else None
+
+
+def _legacy_block(data: dict[Any, Any]) -> FrameBlock | None:
+    try:
+        block = FrameBlock.from_data(data, preferred_type=FrameBlock)
+    except (TypeError, ValueError, KeyError):
+        return None
+    return block if isinstance(block, FrameBlock) else None
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _well_formed_block(block: FrameBlock) -> bool:
+    try:  # faust decodes a nested record when it is first read: a forged one raises here
+        spec = block.spec
+        return (
+            isinstance(spec, JobSpec)
+            and isinstance(spec.job_id, str)
+            and _whole(spec.generation)
+            and _whole(block.index)
+            and _whole(block.attempt)
+            and isinstance(block.digests, list)
+            and all(isinstance(digest, str) for digest in block.digests)
+        )
+    except (TypeError, ValueError, KeyError, AttributeError):
+        return False
+
+
+def _well_formed_end(ended: JobEnded) -> bool:
+    return (
+        isinstance(ended.job_id, str)
+        and isinstance(ended.how, str)
+        and _whole(ended.generation)
+        and _whole(ended.attempt)
+    )
+
+
+# ── the agent ──────────────────────────────────────────────────────────────────────────────────
+
+
 def attach(app: faust.App, pipe: Pipeline, out: faust.TopicT) -> faust.TopicT:
-    """Declare ``frames``, the two tables, and the agent that assembles GIFs and asks to pin."""
+    """Declare ``frames``, the two tables, the agent that assembles GIFs and asks to pin, and
+    the sweep of stale states."""
     partitions = pipe.settings.kafka.partitions
     name = pipe.names.frames
-    topic = app.topic(name, key_type=str, value_type=FrameBlock, partitions=partitions)
+    schema = FramesSchema(key_type=str, value_type=None)
+    topic = app.topic(name, schema=schema, partitions=partitions)
     store = BlockStore(pipe.settings.store.blocks_dir)
     blocks = app.Table(
         BLOCKS_TABLE,  # (job, first frame of a run) → the run's digests, comma-separated
@@ -209,49 +572,24 @@ def attach(app: faust.App, pipe: Pipeline, out: faust.TopicT) -> faust.TopicT:
         default=None,
         extra_topic_configs=BLOCKS_CHANGELOG_CONFIG,
     )
+    applier = Applier(app, pipe, out, blocks, assemblies, store)
 
     @app.agent(topic, name="lantern.assemble", concurrency=1)  # only concurrency 1 may write
-    async def assemble(frames: faust.StreamT[FrameBlock]) -> None:
-        async for frame in frames:
-            job_id = frame.spec.job_id
-            async with pipe.guard(job_id, "assemble", frame, name, job_id) as outcome:
-                check_job_id(job_id)  # a forged id: dead-lettered before any table or file
-                state = assemblies.get(job_id)
-                if frame.index < 0:  # a signal: the job has ended, or its state is stale
-                    if forgets(state, frame.index, frame.spec.generation, time.time()):
-                        await _forget(app, blocks, assemblies, store, job_id, state, frame.index)
-                    continue
-                if state is None:
-                    state = Assembly(job_id=job_id, frames=frame.spec.frames)
-                if state.gif_cid:
-                    if frame.spec.generation <= state.generation:
-                        continue  # a late block of a drive already assembled
-                    # a newer drive (a re-drive) of a job whose GIF is written: pin again only
-                    await _repin(pipe, out, assemblies, frame.spec, state)
-                    continue
-                before = state.count
-                present = _block_present(store, job_id)
-                for start, digests in new_runs(state, frame.index, frame.digests, present):
-                    blocks[f"{job_id}:{start}"] = ",".join(digests)
-                    state = state.with_run(start, len(digests))
-                if state.count > before:  # else a redelivered run: same bytes, counted once
-                    state = state.derive(drive=max(state.drive, frame.spec.generation))
-                    assemblies[job_id] = state
-                if state.count < state.frames:
-                    if state.count == 0:  # nothing held, nothing recorded: its files are gone
-                        log.info("late block job=%s index=%d: dropped", job_id, frame.index)
-                    await _report_progress(pipe, frame, before, state.count)
-                    continue
-                # every frame is held and no GIF is recorded: finish, even if this event added
-                # nothing (a worker died while finishing the job, or it is driven again)
-                await _finish(pipe, out, blocks, assemblies, store, frame.spec, state)
-                # the blocks' files go only once the finished state is on the broker: a worker
-                # killed before that finishes the job again from them
-                await app.producer.flush()
-                await asyncio.to_thread(store.drop, job_id)
-            if outcome.final and frame.index >= 0 and valid_job_id(job_id):
+    async def assemble(values: faust.StreamT[Any]) -> None:
+        async for value in values:
+            event = read_event(value)
+            if event is None:
+                log.warning("frames: skipped a value that is no FrameBlock or JobEnded: %.200r",
+                            value)  # fmt: skip
+                continue
+            job_id = job_of(event)
+            work = partial(applier.handle, event)
+            outcome = await pipe.guard(
+                "assemble", event, work, job_id=job_id, topic=name, key=job_id
+            )
+            if outcome.final and isinstance(event, FrameBlock) and valid_job_id(job_id):
                 # dead-lettered here: the job has failed; forget it as for any failed drive
-                failed = FrameBlock(spec=frame.spec, index=FAILED, digests=[])
+                failed = JobEnded(job_id=job_id, how="failed", generation=event.spec.generation)
                 await pipe.publish(topic, job_id, failed)
 
     every = list(range(partitions))
@@ -280,119 +618,80 @@ def attach(app: faust.App, pipe: Pipeline, out: faust.TopicT) -> faust.TopicT:
     return topic
 
 
-async def _report_progress(pipe: Pipeline, frame: FrameBlock, before: int, done: int) -> None:
-    """Each time another 5 % of the frames is in, like the original's periodic updates."""
-    total = frame.spec.frames
-    step = max(1, total // 20)
-    if done // step > before // step:
-        await pipe.report(
-            frame.spec.job_id,
-            "rendering",
-            render_progress(done, total),
-            stage="render",
-            detail=f"{done}/{total} frames",
-        )
+@dataclass
+class Applier:
+    """Carries out what ``step`` decides: the tables, the block store, status and pin requests.
 
-
-async def _finish(
-    pipe: Pipeline,
-    out: faust.TopicT,
-    blocks: TableT[str, str],
-    assemblies: TableT[str, Assembly],
-    store: BlockStore,
-    spec: JobSpec,
-    state: Assembly,
-) -> None:
-    """Write the GIF, ask for its pin, record the job as assembled and forget its runs.
-
-    Every step may be done twice (a worker killed half-way, a re-drive): the GIF's bytes and
-    CID are the same, and a second pin request pins nothing new.
+    Every action may be applied twice (a worker killed half-way, a re-drive): table writes and
+    deletes are idempotent, the GIF's bytes and CID are the same, and a second pin request pins
+    nothing new.
     """
-    job_id, total = spec.job_id, spec.frames
-    await pipe.report(job_id, "encoding", 70, stage="assemble", detail="writing GIF")
-    _crash_drill(pipe, store, spec)
-    digests = [d for start in state.run_starts() for d in blocks[f"{job_id}:{start}"].split(",")]
-    if len(digests) != total:
-        found = f"{len(digests)} frame blocks recorded for {total} frames"
-        raise PipelineError(found, job_id=job_id)
-    gif = await asyncio.to_thread(_write_gif, store, spec, digests)
-    gif_cid = await asyncio.to_thread(pipe.store.put, gif, content_type="image/gif")
-    request = PinRequest(spec=spec, gif_cid=gif_cid, gif_size=len(gif))
-    await pipe.publish(out, job_id, request)
-    await pipe.report(job_id, "pinning", 70, stage="assemble", detail=f"GIF of {len(gif)} bytes")
-    log.info("assembled job=%s bytes=%d cid=%s", job_id, len(gif), gif_cid)
-    assemblies[job_id] = state.derive(
-        have="0", starts="0", gif_cid=gif_cid, gif_size=len(gif), generation=spec.generation,
-        updated_at=time.time(),
-    )  # fmt: skip
-    _drop_blocks(blocks, state)
 
+    app: faust.App
+    pipe: Pipeline
+    out: faust.TopicT  # pin-requests
+    blocks: TableT[str, str]
+    assemblies: TableT[str, Assembly]
+    store: BlockStore
 
-async def _repin(
-    pipe: Pipeline,
-    out: faust.TopicT,
-    assemblies: TableT[str, Assembly],
-    spec: JobSpec,
-    state: Assembly,
-) -> None:
-    """A newer drive of a job whose GIF is written (re-drive, operator retry): pin again only."""
-    request = PinRequest(spec=spec, gif_cid=state.gif_cid, gif_size=state.gif_size)
-    await pipe.publish(out, spec.job_id, request)
-    assemblies[spec.job_id] = state.derive(generation=spec.generation, updated_at=time.time())
-    log.info("re-pin job=%s generation=%d", spec.job_id, spec.generation)
+    async def handle(self, event: FrameBlock | JobEnded) -> None:
+        """Read the job's state, decide (``step``), apply the actions in order."""
+        job_id = check_job_id(job_of(event))  # a forged id: dead-lettered before any table or file
+        present = partial(self.store.has, job_id)
+        state = self.assemblies.get(job_id)
+        _, actions = step(state, event, present=present, now=time.time())
+        for action in actions:
+            await self.apply(action)
 
+    async def apply(self, action: Action) -> None:
+        """Carry out one action."""
+        match action:
+            case RecordRun(key, digests):
+                self.blocks[key] = ",".join(digests)
+            case SaveState(state):
+                self.assemblies[state.job_id] = state
+            case DeleteState(job_id):
+                del self.assemblies[job_id]
+            case DropRuns(keys):
+                for key in keys:
+                    if key in self.blocks:  # a missing key would still be sent a tombstone
+                        del self.blocks[key]
+            case Report(job_id, state, progress, stage, detail):
+                await self.pipe.report(job_id, state, progress, stage=stage, detail=detail)
+            case RequestPin(request):
+                await self.pipe.publish(self.out, request.spec.job_id, request)
+            case Finish(spec, state):
+                await self._finish(spec, state)
+            case Flush():
+                await self.app.producer.flush()
+            case DropFiles(job_id):
+                await asyncio.to_thread(self.store.drop, job_id)
+            case Note(text):
+                log.info("%s", text)
 
-async def _forget(
-    app: faust.App,
-    blocks: TableT[str, str],
-    assemblies: TableT[str, Assembly],
-    store: BlockStore,
-    job_id: str,
-    state: Assembly | None,
-    signal: int,
-) -> None:
-    """Delete the job's state and block entries (tombstones), then its block files."""
-    if state is not None:
-        _drop_blocks(blocks, state)
-        del assemblies[job_id]
-        # the files go only once the tombstones are on the broker: a worker killed before that
-        # recovers the state and meets the signal again (it is not committed yet)
-        await app.producer.flush()
-    await asyncio.to_thread(store.drop, job_id)
-    kind = {FAILED: "failed", FINISHED: "finished", STALE: "stale"}.get(signal, str(signal))
-    log.info("forgot job=%s (%s)", job_id, kind)
+    async def _finish(self, spec: JobSpec, state: Assembly) -> None:
+        """Write the GIF, ask for its pin, record the job as assembled.
 
-
-def _block_present(store: BlockStore, job_id: str) -> Callable[[int], bool]:
-    """Whether frame ``index``'s block file is in the block store (paths checked by it)."""
-    return lambda index: store.has(job_id, index)
+        It starts at the pipeline's entry hook (``assemble.finish``), as a stage starts at
+        ``guard``: every block is in, ``encoding`` is reported, nothing is written yet.
+        """
+        self.pipe.enter("assemble.finish", spec)
+        job_id, total = spec.job_id, spec.frames
+        digests = [d for key in run_keys(state) for d in self.blocks[key].split(",")]
+        if len(digests) != total:
+            found = f"{len(digests)} frame blocks recorded for {total} frames"
+            raise PipelineError(found, job_id=job_id)
+        gif = await asyncio.to_thread(_write_gif, self.store, spec, digests)
+        gif_cid = await asyncio.to_thread(self.pipe.store.put, gif, content_type="image/gif")
+        request = PinRequest(spec=spec, gif_cid=gif_cid, gif_size=len(gif))
+        await self.pipe.publish(self.out, job_id, request)
+        detail = f"GIF of {len(gif)} bytes"
+        await self.pipe.report(job_id, "pinning", 70, stage="assemble", detail=detail)
+        log.info("assembled job=%s bytes=%d cid=%s", job_id, len(gif), gif_cid)
+        self.assemblies[job_id] = state.assembled(gif_cid, len(gif), spec.generation, time.time())
 
 
 def _write_gif(store: BlockStore, spec: JobSpec, digests: list[str]) -> bytes:
     """Header + the blocks in frame order + trailer (blocking: reads the block store)."""
     header = gif_header(int(spec.options["size"]), bytes.fromhex(spec.palette), loop=0)
     return assemble_gif(header, (store.get(spec.job_id, i, d) for i, d in enumerate(digests)))
-
-
-def _crash_drill(pipe: Pipeline, store: BlockStore, spec: JobSpec) -> None:
-    """``LANTERN_FAULTS_ASSEMBLE_CRASH_COLOR``: die here, once per job, as a SIGKILL would."""
-    colour = pipe.settings.faults.assemble_crash_color
-    if not colour or spec.parsed()[0].flow_field.color1 != colour:
-        return
-    marker = store.root / f".crashed-{spec.job_id}"
-    if marker.exists():
-        return
-    marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.touch()
-    log.warning("injected crash job=%s while assembling", spec.job_id)
-    group = os.getpgid(0)
-    if group == os.getpid():  # our own process group (lantern up, tests): the pool goes too
-        os.killpg(group, signal.SIGKILL)
-    os.kill(os.getpid(), signal.SIGKILL)
-
-
-def _drop_blocks(blocks: TableT[str, str], state: Assembly) -> None:
-    for start in state.run_starts():
-        key = f"{state.job_id}:{start}"
-        if key in blocks:  # a missing key would still be sent a tombstone, then raise
-            del blocks[key]

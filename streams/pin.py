@@ -7,25 +7,24 @@ the stored file again, which content addressing makes a no-op where it had succe
 Metadata is serialised canonically, so the same job always yields the same metadata CID.
 
 Once a job has ended here — reported ``completed``, or dead-lettered (``failed``) — the stage
-tells the assembler to forget it: a ``FINISHED`` or ``FAILED`` signal on the ``frames`` topic,
-keyed by job id, so the agent that owns the job's assembly state deletes it itself.
+tells the assembler to forget it: a ``JobEnded`` record (finished or failed) on the ``frames``
+topic, keyed by job id, so the agent that owns the job's assembly state deletes it itself.
 """
 
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any
 
 import faust
 
-from lantern.contract import FrameBlock, PinRequest
+from lantern.contract import JobEnded, PinRequest
 from pinning.backends import create_backend
 from pinning.metadata import RENDERER_VERSION, build_metadata, canonical_json
 from pinning.pinner import Pinner
 
-from .errors import InjectedFault
 from .pipeline import Pipeline
-from .rendering import FAILED, FINISHED
 
 __all__ = ["attach"]
 
@@ -38,10 +37,8 @@ def attach(app: faust.App, pipe: Pipeline) -> faust.TopicT:
     topic = app.topic(
         pipe.names.pin_requests, key_type=str, value_type=PinRequest, partitions=partitions
     )
-    # the assembler's input: where the forget signals go (sent to only, never consumed here)
-    frames = app.topic(
-        pipe.names.frames, key_type=str, value_type=FrameBlock, partitions=partitions
-    )
+    # the assembler's input, where the job's end goes (sent to only, never consumed here)
+    frames = app.topic(pipe.names.frames, key_type=str, value_type=None, partitions=partitions)
 
     config = pipe.settings.pin
     pinner = Pinner(
@@ -58,20 +55,29 @@ def attach(app: faust.App, pipe: Pipeline) -> faust.TopicT:
             async for request in requests:
                 spec = request.spec
                 name = pipe.names.pin_requests
-                async with pipe.guard(spec.job_id, "pin", request, name, spec.job_id) as outcome:
-                    _inject_fault(pipe, request)
-                    await _pin_job(pipe, pinner, request)
-                    # inside the guard: if this send fails, the retry pins nothing new, reports
-                    # completed again (the status fold ignores it) and sends it again
-                    finished = FrameBlock(spec=spec, index=FINISHED, digests=[])
-                    await pipe.publish(frames, spec.job_id, finished)
+                work = partial(_pin_and_end, pipe, pinner, frames, request)
+                outcome = await pipe.guard(
+                    "pin", request, work, job_id=spec.job_id, topic=name, key=spec.job_id
+                )
                 if outcome.final:  # dead-lettered: the job has failed
-                    failed = FrameBlock(spec=spec, index=FAILED, digests=[])
+                    failed = JobEnded(job_id=spec.job_id, how="failed", generation=spec.generation)
                     await pipe.publish(frames, spec.job_id, failed)
         finally:
             await pinner.close()
 
     return topic
+
+
+async def _pin_and_end(
+    pipe: Pipeline, pinner: Pinner, frames: faust.TopicT, request: PinRequest
+) -> None:
+    """Pin the job and tell the assembler it has finished. Both are the guarded work: if the
+    signal cannot be sent, the retry pins nothing new, reports completed again (the status fold
+    ignores it) and sends it again."""
+    spec = request.spec
+    await _pin_job(pipe, pinner, request)
+    finished = JobEnded(job_id=spec.job_id, how="finished", generation=spec.generation)
+    await pipe.publish(frames, spec.job_id, finished)
 
 
 async def _pin_job(pipe: Pipeline, pinner: Pinner, request: PinRequest) -> None:
@@ -110,11 +116,3 @@ async def _pin_job(pipe: Pipeline, pinner: Pinner, request: PinRequest) -> None:
     }
     await pipe.report(spec.job_id, "completed", 100, stage="pin", detail="done", result=result)
     log.info("completed job=%s backend=%s metadata=%s", spec.job_id, backend, meta.cid)
-
-
-def _inject_fault(pipe: Pipeline, request: PinRequest) -> None:
-    """Fail on purpose for drills (LANTERN_FAULTS_PIN_*): jobs of one colour, first attempts."""
-    faults = pipe.settings.faults
-    colour = request.spec.settings["flowField"]["color1"]
-    if faults.pin_color and colour == faults.pin_color and request.attempt <= faults.pin_failures:
-        raise InjectedFault(f"injected pin fault (attempt {request.attempt})")

@@ -3,6 +3,10 @@
 A ``Pipeline`` is built once per worker (``streams/worker.py``) and handed to each stage's
 ``attach``. Rendering is synchronous and CPU-bound, so it runs in a process pool that opens when
 the worker starts and closes when it stops; agents only await it.
+
+Every stage's work on an event runs through ``guard``: first the one entry hook (``enter``: the
+record's contract version, then any fault drill), then the work itself; if either raises, the
+event is retried later or dead-lettered.
 """
 
 from __future__ import annotations
@@ -10,21 +14,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, TypeVar
 
 import faust
 
-from lantern.contract import DeadLetter, RetryEnvelope, StatusEvent
+from lantern.contract import DeadLetter, RetryEnvelope, StatusEvent, check_version
 from lantern.settings import Settings
 from monitoring.metrics import WorkerMetrics
 from pinning.store import LocalStore
 from render.errors import SettingsError
 
 from .errors import public_reason
+from .faults import Faults
 from .retry import backoff_delay
 from .topics import TopicNames
 
@@ -49,7 +54,7 @@ def is_permanent(exc: BaseException) -> bool:
 
 @dataclass
 class Outcome:
-    """How a guarded block ended."""
+    """How a stage's guarded work on an event ended."""
 
     failed: bool = False  # raised: retried later or dead-lettered
     final: bool = False  # dead-lettered: the job has failed
@@ -115,17 +120,32 @@ class Pipeline:
         if state == "completed":
             self.metrics.jobs_completed.inc()
 
-    @asynccontextmanager
+    @cached_property
+    def faults(self) -> Faults:
+        """The drills ``LANTERN_FAULTS_*`` configures (none in production)."""
+        return Faults(self.settings.faults, marks=self.settings.store.blocks_dir)
+
+    def enter(self, point: str, subject: object) -> None:
+        """The one hook at the entry of a stage's work: refuse a record of a newer contract
+        (``NewerContract``, permanent: dead-lettered at once), then apply the fault drills
+        configured for ``point`` (``faults.py``). ``guard`` calls it for every event; the
+        assembler also calls it as it starts to write a job's GIF (``assemble.finish``)."""
+        check_version(subject)
+        self.faults.enter(point, subject)
+
     async def guard(
         self,
-        job_id: str,
         stage: str,
         event: faust.Record,
+        work: Callable[[], Awaitable[object]],
+        *,
+        job_id: str,
         topic: str,
         key: str,
         partition: int | None = None,
-    ) -> AsyncIterator[Outcome]:
-        """Run a stage's work on ``event``; if it raises, retry it later or dead-letter it.
+    ) -> Outcome:
+        """Enter ``stage`` with ``event`` (``enter``) and do its ``work``; if either raises,
+        retry the event later or dead-letter it.
 
         ``topic``/``key``/``partition`` say where the event came from, so a retry goes back to
         the same place. The job's status says what happened either way.
@@ -133,48 +153,63 @@ class Pipeline:
         outcome = Outcome()
         started = time.perf_counter()
         try:
-            yield outcome
-            self.metrics.stage_seconds.labels(stage).observe(time.perf_counter() - started)
+            self.enter(stage, event)
+            await work()
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             outcome.failed = True
-            reason = f"{type(exc).__name__}: {exc}"
-            attempt = int(getattr(event, "attempt", 1))
-            attempts = self.settings.reliability.attempts
-            if is_permanent(exc) or attempt >= attempts:
-                outcome.final = True
-                self.metrics.dead_letters.labels(stage).inc()
-                log.warning("dead letter job=%s stage=%s attempt=%d: %s",
-                            job_id, stage, attempt, reason)  # fmt: skip
-                public = public_reason(stage, exc)
-                await self._dead_letter(job_id, stage, event, topic, key, attempt, reason, public)
-                return
-            self.metrics.retries.labels(stage).inc()
-            delay = backoff_delay(attempt, self.settings.reliability.backoff_s)
-            log.warning("retrying job=%s stage=%s attempt=%d in %.1fs: %s",
-                        job_id, stage, attempt, delay, reason)  # fmt: skip
-            envelope = RetryEnvelope(
-                job_id=job_id,
-                stage=stage,
-                topic=topic,
-                key=key,
-                payload=event.derive(attempt=attempt + 1).dumps().decode(),
-                attempt=attempt + 1,
-                due_at=time.time() + delay,
-                error=reason,
-                partition=partition,
-            )
-            await self.publish(self.retry_topic, job_id, envelope)
-            await self.report(
-                job_id,
-                STAGE_STATE.get(stage, "rendering"),
-                0,
-                stage=stage,
-                # the reason stays out of the public detail (the logs and the envelope have it)
-                detail=f"{stage} failed (attempt {attempt} of {attempts}); "
-                f"retrying in {delay:.1f}s",
-            )
+            outcome.final = await self._failed(job_id, stage, event, exc, topic, key, partition)
+        else:
+            self.metrics.stage_seconds.labels(stage).observe(time.perf_counter() - started)
+        return outcome
+
+    async def _failed(
+        self,
+        job_id: str,
+        stage: str,
+        event: faust.Record,
+        exc: Exception,
+        topic: str,
+        key: str,
+        partition: int | None,
+    ) -> bool:
+        """Send the failed ``event`` to be retried, or to the dead letters: True if it died."""
+        reason = f"{type(exc).__name__}: {exc}"
+        attempt = int(getattr(event, "attempt", 1))
+        attempts = self.settings.reliability.attempts
+        if is_permanent(exc) or attempt >= attempts:
+            self.metrics.dead_letters.labels(stage).inc()
+            log.warning("dead letter job=%s stage=%s attempt=%d: %s",
+                        job_id, stage, attempt, reason)  # fmt: skip
+            public = public_reason(stage, exc)
+            await self._dead_letter(job_id, stage, event, topic, key, attempt, reason, public)
+            return True
+        self.metrics.retries.labels(stage).inc()
+        delay = backoff_delay(attempt, self.settings.reliability.backoff_s)
+        log.warning("retrying job=%s stage=%s attempt=%d in %.1fs: %s",
+                    job_id, stage, attempt, delay, reason)  # fmt: skip
+        envelope = RetryEnvelope(
+            job_id=job_id,
+            stage=stage,
+            topic=topic,
+            key=key,
+            payload=event.derive(attempt=attempt + 1).dumps().decode(),
+            attempt=attempt + 1,
+            due_at=time.time() + delay,
+            error=reason,
+            partition=partition,
+        )
+        await self.publish(self.retry_topic, job_id, envelope)
+        await self.report(
+            job_id,
+            STAGE_STATE.get(stage, "rendering"),
+            0,
+            stage=stage,
+            # the reason stays out of the public detail (the logs and the envelope have it)
+            detail=f"{stage} failed (attempt {attempt} of {attempts}); retrying in {delay:.1f}s",
+        )
+        return False
 
     async def _dead_letter(
         self,

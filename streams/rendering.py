@@ -3,31 +3,26 @@
 Frames are independent once the palette is fixed, so this agent scales with partitions and
 workers; each worker runs several frames at once in its process pool. The block (~130 KB at
 512²) goes to the block store (``blocks.py``, a claim check); the event that tells the assembler
-carries its digest, keyed by job id, so all of a job's frames meet in one partition.
+carries its digest, keyed by job id, so all of a job's frames meet in one partition. A task
+dead-lettered here has failed its job: the assembler is told to forget it (``JobEnded``).
 """
 
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 import faust
 
-from lantern.contract import FrameBlock, FrameTask
+from lantern.contract import FrameBlock, FrameTask, JobEnded
 
 from .blocks import render_to_store
-from .errors import InjectedFault
 from .ids import valid_job_id
 from .pipeline import Pipeline
 
-__all__ = ["FAILED", "FINISHED", "STALE", "attach"]
+__all__ = ["attach"]
 
 log = logging.getLogger(__name__)
-
-# A FrameBlock whose ``index`` is one of these carries no frames: it tells the assembler to
-# forget the job (its assembly state, its blocks' table entries and their files).
-FAILED = -1  # drive ``spec.generation`` failed (render, assemble or pin dead-lettered)
-FINISHED = -2  # the job is completed (the pin stage has reported it)
-STALE = -3  # the assembler's sweep found the job idle past its TTL
 
 
 def attach(app: faust.App, pipe: Pipeline, out: faust.TopicT) -> faust.TopicT:
@@ -36,8 +31,6 @@ def attach(app: faust.App, pipe: Pipeline, out: faust.TopicT) -> faust.TopicT:
     topic = app.topic(
         name, key_type=str, value_type=FrameTask, partitions=pipe.settings.kafka.partitions
     )
-    fault_colour = pipe.settings.faults.render_color
-    blocks_dir = pipe.settings.store.blocks_dir
 
     @app.agent(topic, name="lantern.render", concurrency=pipe.settings.worker.render_concurrency)
     async def render(tasks: faust.StreamT[FrameTask]) -> None:
@@ -45,28 +38,32 @@ def attach(app: faust.App, pipe: Pipeline, out: faust.TopicT) -> faust.TopicT:
             spec = task.spec
             key = f"{spec.job_id}:{task.index}"
             partition = tasks.current_event.message.partition if tasks.current_event else None
-            async with pipe.guard(spec.job_id, "render", task, name, key, partition) as outcome:
-                settings, options = spec.parsed()
-                if fault_colour and settings.flow_field.color1 == fault_colour:
-                    raise InjectedFault(f"injected render fault for colour {fault_colour}")
-                palette = bytes.fromhex(spec.palette)
-                stop = min(task.index + task.count, spec.frames)
-                digests: list[str] = await pipe.run(
-                    render_to_store,
-                    blocks_dir,
-                    spec.job_id,
-                    settings,
-                    options,
-                    palette,
-                    task.index,
-                    stop,
-                )
-                frame = FrameBlock(spec=spec, index=task.index, digests=digests)
-                await pipe.publish(out, spec.job_id, frame)
-                pipe.metrics.frames.inc(len(digests))
+            work = partial(_render, pipe, out, task)
+            outcome = await pipe.guard(
+                "render", task, work, job_id=spec.job_id, topic=name, key=key, partition=partition
+            )
             if outcome.final and valid_job_id(spec.job_id):
-                # the job has failed: tell the assembler to forget it
-                failed = FrameBlock(spec=spec, index=FAILED, digests=[])
-                await pipe.publish(out, spec.job_id, failed)
+                ended = JobEnded(job_id=spec.job_id, how="failed", generation=spec.generation)
+                await pipe.publish(out, spec.job_id, ended)
 
     return topic
+
+
+async def _render(pipe: Pipeline, out: faust.TopicT, task: FrameTask) -> None:
+    """Render the task's frames into the block store and tell the assembler their digests."""
+    spec = task.spec
+    settings, options = spec.parsed()
+    stop = min(task.index + task.count, spec.frames)
+    digests: list[str] = await pipe.run(
+        render_to_store,
+        pipe.settings.store.blocks_dir,
+        spec.job_id,
+        settings,
+        options,
+        bytes.fromhex(spec.palette),
+        task.index,
+        stop,
+    )
+    frame = FrameBlock(spec=spec, index=task.index, digests=digests)
+    await pipe.publish(out, spec.job_id, frame)
+    pipe.metrics.frames.inc(len(digests))

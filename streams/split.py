@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import zlib
+from functools import partial
 
 import faust
 
@@ -36,8 +37,9 @@ def attach(app: faust.App, pipe: Pipeline, out: faust.TopicT) -> faust.TopicT:
         async for request in requests:
             message = requests.current_event.message  # type: ignore[union-attr]
             where = (message.partition, message.offset)
-            async with pipe.guard(request.job_id, "split", request, name, request.job_id):
-                await _split(pipe, out, request, where)
+            work = partial(_split, pipe, out, request, where)
+            job_id = request.job_id
+            await pipe.guard("split", request, work, job_id=job_id, topic=name, key=job_id)
 
     return topic
 

@@ -17,7 +17,7 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from api.limits import LagMonitor
 from api.views import key_job_id
-from lantern.contract import StatusEvent
+from lantern.contract import FrameBlock, JobSpec, StatusEvent
 from lantern.settings import Settings
 from render import Gen1Settings, RenderOptions
 from streams.topics import TopicNames, ensure_topics
@@ -260,3 +260,47 @@ async def test_a_queued_job_whose_request_was_consumed_unprocessed_is_redriven(
     log = (ARTIFACTS / "worker.log").read_text()
     assert f"lost job={job_id} request at {partition}:0: re-publishing (generation 1)" in log
     assert 'lantern_jobs_redriven_total{reason="lost"} 1.0' in metrics
+
+
+def _legacy_failed_signal(job_id: str) -> bytes:
+    """The job's end as a FrameBlock of an earlier version wrote it: index −1, its old name."""
+    spec = JobSpec(job_id=job_id, settings={}, options={"frames": 8}, wallet=WALLET, palette="",
+                   submitted_at=0.0)  # fmt: skip
+    wire = json.loads(FrameBlock(spec=spec, index=-1, digests=[]).dumps())
+    wire["__faust"]["ns"] = "streams.rendering.FrameBlock"
+    return json.dumps(wire).encode()
+
+
+async def _wait_log(needle: str, count: int = 1, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while (ARTIFACTS / "worker.log").read_text(errors="replace").count(needle) < count:
+        assert time.monotonic() < deadline, f"{needle!r} not logged {count} times"
+        await asyncio.sleep(0.2)
+
+
+async def test_the_assembler_skips_what_it_cannot_read_and_understands_old_signals(
+    lantern: Lantern,
+) -> None:
+    """Values on ``frames`` that are no record of this contract — forged, plain, not JSON, under
+    a key that is not text — on every partition, and an earlier version's job-end signal: the
+    assembler logs and skips the first, forgets the job of the second, and goes on assembling."""
+    settings = lantern.settings
+    topic = TopicNames.from_settings(settings).frames
+    junk = [b"not json \xff", b'{"__faust": {"ns": "evil.Forged"}}', b'{"plain": 1}', b"[1]"]
+    before = (ARTIFACTS / "worker.log").read_text(errors="replace").count("frames: skipped")
+    stranger = uuid.uuid4().hex
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap)
+    await producer.start()
+    try:
+        for partition in range(settings.kafka.partitions):
+            for value in junk:
+                await producer.send_and_wait(topic, value, key=b"\xffjunk", partition=partition)
+        await producer.send_and_wait(topic, _legacy_failed_signal(stranger), key=stranger.encode())
+    finally:
+        await producer.stop()
+    await _wait_log("frames: skipped", before + len(junk) * settings.kafka.partitions)
+    await _wait_log(f"forgot job={stranger} (failed)")
+    async with aiohttp.ClientSession() as http:
+        job_id = await submit(http, lantern.base_url, body("#5a1ad0"))
+        job, _ = await wait_done(http, lantern.base_url, job_id)
+    assert job["state"] == "completed", job

@@ -1,61 +1,364 @@
-"""The assembler's bookkeeping: runs of frames held once each, in order, whatever arrives."""
+"""The assembler's step, case by case: what each event does to a job's state, and in what order
+the agent is told to do it."""
 
 from __future__ import annotations
 
-from streams.assemble import Assembly, new_runs
+from dataclasses import dataclass, field
+
+from lantern.contract import FrameBlock, JobEnded, JobSpec, PinRequest
+from streams.assemble import (
+    Action,
+    Assembly,
+    DeleteState,
+    DropFiles,
+    DropRuns,
+    Finish,
+    Flush,
+    Note,
+    RecordRun,
+    Report,
+    RequestPin,
+    SaveState,
+    new_runs,
+    run_key,
+    step,
+)
+
+JOB = "0123456789abcdef0123456789abcdef"
+FRAMES = 30
+NOW = 10_000.0
+
+
+def spec(generation: int = 0, frames: int = FRAMES) -> JobSpec:
+    return JobSpec(
+        job_id=JOB, settings={}, options={"frames": frames, "size": 96}, wallet="0x",
+        palette="00" * 768, submitted_at=0.0, generation=generation,
+    )  # fmt: skip
 
 
 def digests(start: int, stop: int) -> list[str]:
     return [f"d{i}" for i in range(start, stop)]
 
 
-def take(state: Assembly, start: int, count: int) -> tuple[Assembly, dict[int, list[str]]]:
-    """Feed one run of frames as the agent does: the state after it and the table entries."""
-    entries = {}
-    for first, run in new_runs(state, start, digests(start, start + count)):
-        entries[first] = run
-        state = state.with_run(first, len(run))
-    return state, entries
+def block(start: int, count: int = 10, generation: int = 0, frames: int = FRAMES) -> FrameBlock:
+    return FrameBlock(
+        spec=spec(generation, frames), index=start, digests=digests(start, start + count)
+    )
+
+
+def ended(how: str, generation: int = 0) -> JobEnded:
+    return JobEnded(job_id=JOB, how=how, generation=generation)
+
+
+@dataclass
+class Agent:
+    """The agent's tables and the block store as the actions leave them. ``Finish`` is applied
+    as the agent does, with the GIF's CID made of its digests."""
+
+    state: Assembly | None = None
+    runs: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    files: set[int] = field(default_factory=lambda: set(range(FRAMES)))
+    sent: list[Action] = field(default_factory=list)  # reports, pin requests, notes
+
+    def feed(self, event: FrameBlock | JobEnded, now: float = NOW) -> list[Action]:
+        state, actions = step(self.state, event, present=self.files.__contains__, now=now)
+        self.apply(actions)
+        if not any(isinstance(action, Finish) for action in actions):
+            assert self.state == state  # the step says what the tables hold once applied
+        return actions
+
+    def apply(self, actions: list[Action]) -> None:
+        for action in actions:
+            match action:
+                case RecordRun(key, run):
+                    self.runs[key] = run
+                case SaveState(state):
+                    self.state = state
+                case DeleteState():
+                    self.state = None
+                case DropRuns(keys):
+                    for key in keys:
+                        self.runs.pop(key, None)
+                case Finish(finished, state):
+                    self.sent.append(action)
+                    cid = gif_of(self.gif_digests(state))
+                    self.state = state.assembled(cid, 1, finished.generation, NOW)
+                case DropFiles():
+                    self.files.clear()
+                case Flush():
+                    pass
+                case _:
+                    self.sent.append(action)
+
+    def gif_digests(self, state: Assembly) -> list[str]:
+        return [d for s in state.run_starts() for d in self.runs[run_key(JOB, s)]]
+
+
+def gif_of(frames: list[str]) -> str:
+    """The CID ``Agent`` gives the GIF of blocks ``frames``."""
+    return f"cid({'+'.join(frames)})"
+
+
+def kinds(actions: list[Action]) -> list[str]:
+    return [type(action).__name__ for action in actions]
+
+
+def collecting(*starts: int, count: int = 10) -> Agent:
+    agent = Agent()
+    for start in starts:
+        agent.feed(block(start, count))
+    return agent
+
+
+# ── collecting runs ───────────────────────────────────────────────────────────────────────────
+
+
+def test_the_first_block_starts_the_state_and_records_its_run() -> None:
+    state, actions = step(None, block(0), present=lambda i: True, now=NOW)
+    assert state is not None
+    assert (state.job_id, state.frames, state.count, state.drive) == (JOB, FRAMES, 10, 0)
+    assert state.updated_at == NOW
+    assert actions[:2] == [RecordRun(run_key(JOB, 0), tuple(digests(0, 10))), SaveState(state)]
+    assert kinds(actions[2:]) == ["Report"]  # a third of the frames: progress moves
+
+
+def test_a_redelivered_run_records_nothing_and_reports_nothing() -> None:
+    agent = collecting(0)
+    assert agent.feed(block(0)) == []
+    assert agent.state is not None and agent.state.count == 10
 
 
 def test_runs_arriving_out_of_order_are_read_back_in_frame_order() -> None:
-    state, table = Assembly(job_id="j", frames=30), {}
-    for start in (20, 0, 10):
-        state, entries = take(state, start, 10)
-        table.update(entries)
-    assert state.count == 30
-    assert state.run_starts() == [0, 10, 20]
-    assert [d for s in state.run_starts() for d in table[s]] == digests(0, 30)
-
-
-def test_a_redelivered_run_adds_nothing() -> None:
-    state, _ = take(Assembly(job_id="j", frames=20), 0, 10)
-    again, entries = take(state, 0, 10)
-    assert entries == {}
-    assert again.count == 10
+    agent = collecting(20, 10)
+    assert agent.state is not None and agent.state.run_starts() == [10, 20]
+    actions = agent.feed(block(0))
+    finish = next(a for a in actions if isinstance(a, Finish))
+    assert finish.state.run_starts() == [0, 10, 20]
+    assert agent.sent[-1] == finish
+    assert agent.state is not None and agent.state.gif_cid == gif_of(digests(0, 30))
 
 
 def test_a_run_overlapping_held_frames_records_only_the_new_ones() -> None:
-    state, table = take(Assembly(job_id="j", frames=20), 5, 5)  # frames 5-9
-    state, entries = take(state, 0, 15)  # frames 0-14 from a worker with longer runs
-    table.update(entries)
-    assert entries == {0: digests(0, 5), 10: digests(10, 15)}
-    assert state.count == 15
-    assert state.run_starts() == [0, 5, 10]
-    assert not state.holds(15)
+    agent = collecting(5, count=5)  # frames 5-9
+    actions = agent.feed(block(0, 15))  # frames 0-14 from a worker with longer runs
+    records = [a for a in actions if isinstance(a, RecordRun)]
+    assert records == [
+        RecordRun(run_key(JOB, 0), tuple(digests(0, 5))),
+        RecordRun(run_key(JOB, 10), tuple(digests(10, 15))),
+    ]
+    assert agent.state is not None
+    assert agent.state.count == 15
+    assert agent.state.run_starts() == [0, 5, 10]
+    assert not agent.state.holds(15)
 
 
-def test_the_last_short_run_completes_the_job() -> None:
-    state = Assembly(job_id="j", frames=25)
-    for start in (0, 10, 20):
-        state, _ = take(state, start, min(10, 25 - start))
-    assert state.count == state.frames == 25
+def test_progress_is_reported_each_time_another_5_percent_is_in() -> None:
+    agent = Agent()
+    reports = [
+        [a.progress for a in agent.feed(block(i, 1, frames=FRAMES)) if isinstance(a, Report)]
+        for i in range(4)
+    ]
+    # 30 frames: a report every frame (30 // 20 = 1), on the original's 5 → 70 scale
+    assert reports == [[7], [9], [11], [13]]
+    first = next(a for a in agent.sent if isinstance(a, Report))
+    assert (first.state, first.stage, first.detail) == ("rendering", "render", "1/30 frames")
+
+
+def test_progress_of_a_larger_job_moves_only_on_whole_steps() -> None:
+    agent = Agent(files=set(range(100)))
+    reported = [
+        bool([a for a in agent.feed(block(i, 1, frames=100)) if isinstance(a, Report)])
+        for i in range(10)
+    ]
+    assert reported == [False, False, False, False, True] * 2  # every 5 frames of 100
 
 
 def test_a_state_from_one_entry_per_frame_reads_each_frame_as_a_run() -> None:
     # written before runs were recorded: frames 0, 1 and 3 held, one table entry each
-    old = Assembly(job_id="j", frames=5, have=format(0b1011, "x"), count=3)
+    old = Assembly(job_id=JOB, frames=5, have=format(0b1011, "x"), count=3)
     assert old.run_starts() == [0, 1, 3]
-    state, entries = take(old, 2, 1)
-    assert entries == {2: ["d2"]}
-    assert state.run_starts() == [0, 1, 2, 3]
+    state, actions = step(old, block(2, 1, frames=5), present=lambda i: True, now=NOW)
+    assert actions[0] == RecordRun(run_key(JOB, 2), ("d2",))
+    assert state is not None and state.run_starts() == [0, 1, 2, 3]
+
+
+def test_missing_files_split_a_run_around_them() -> None:
+    state = Assembly(job_id=JOB, frames=20)
+    runs = new_runs(state, 0, ["d0", "d1", "d2", "d3"], lambda index: index != 1)
+    assert runs == [(0, ["d0"]), (2, ["d2", "d3"])]
+
+
+# ── the last block ────────────────────────────────────────────────────────────────────────────
+
+
+def test_the_last_block_finishes_the_job_then_forgets_its_runs_and_files() -> None:
+    agent = collecting(0, 10)
+    held = agent.state
+    state, actions = step(held, block(20), present=lambda i: True, now=NOW)
+    assert state is not None and state.count == FRAMES and not state.gif_cid
+    keys = tuple(run_key(JOB, s) for s in (0, 10, 20))
+    assert actions == [
+        RecordRun(run_key(JOB, 20), tuple(digests(20, 30))),
+        SaveState(state),
+        Report(JOB, "encoding", 70, "assemble", "writing GIF"),
+        Finish(spec(), state),
+        DropRuns(keys),
+        Flush(),
+        DropFiles(JOB),
+    ]
+
+
+def test_the_last_short_run_completes_the_job() -> None:
+    agent = Agent(files=set(range(25)))
+    for start in (0, 10):
+        agent.feed(block(start, frames=25))
+    actions = agent.feed(block(20, 5, frames=25))
+    assert "Finish" in kinds(actions)
+    assert agent.state is not None and agent.state.gif_cid
+
+
+def test_a_complete_state_finishes_even_when_the_event_adds_nothing() -> None:
+    complete = Assembly(job_id=JOB, frames=10).with_run(0, 10, NOW)
+    state, actions = step(complete, block(0, 10, frames=10), present=lambda i: True, now=NOW)
+    assert state == complete
+    assert kinds(actions) == ["Report", "Finish", "DropRuns", "Flush", "DropFiles"]
+
+
+# ── a crash between writing the GIF and the flush ─────────────────────────────────────────────
+
+
+def _last_block_actions() -> tuple[Agent, list[Action]]:
+    agent = collecting(0, 10)
+    _, actions = step(agent.state, block(20), present=agent.files.__contains__, now=NOW)
+    return agent, actions
+
+
+def test_the_blocks_files_go_only_after_the_flush_that_follows_the_finish() -> None:
+    _, actions = _last_block_actions()
+    order = kinds(actions)
+    assert order.index("Finish") < order.index("DropRuns") < order.index("Flush")
+    assert order.index("Flush") < order.index("DropFiles") == len(order) - 1
+
+
+def test_a_crash_as_the_gif_is_started_finishes_again_from_the_same_blocks() -> None:
+    # the worker died at the Finish's entry: runs and state recorded, `encoding` reported
+    agent, actions = _last_block_actions()
+    agent.apply(actions[: kinds(actions).index("Finish")])
+    first = next(a for a in actions if isinstance(a, Finish))
+    again = agent.feed(block(20))  # not committed: the event comes again
+    assert kinds(again) == ["Report", "Finish", "DropRuns", "Flush", "DropFiles"]
+    assert next(a for a in again if isinstance(a, Finish)) == first
+    assert agent.state is not None and agent.state.gif_cid == gif_of(digests(0, 30))
+
+
+def test_a_crash_before_anything_reached_the_broker_collects_the_last_run_again() -> None:
+    # neither the run nor the state reached the broker; the files are still there
+    agent, actions = _last_block_actions()
+    assert agent.state is not None and agent.state.count == 20 and 29 in agent.files
+    assert agent.feed(block(20)) == actions
+
+
+def test_a_crash_after_the_gif_was_recorded_does_nothing_more() -> None:
+    # the assembled state reached the broker (and the pin request went before it)
+    agent, actions = _last_block_actions()
+    agent.apply(actions[: kinds(actions).index("Finish") + 1])
+    assert agent.state is not None and agent.state.gif_cid
+    assert agent.feed(block(20)) == []
+
+
+# ── after the GIF is written ──────────────────────────────────────────────────────────────────
+
+
+def written(generation: int = 0) -> Assembly:
+    return Assembly(
+        job_id=JOB, frames=FRAMES, gif_cid="Qm", gif_size=9, generation=generation,
+        drive=generation, updated_at=NOW - 100,
+    )  # fmt: skip
+
+
+def test_a_late_block_of_a_drive_already_assembled_does_nothing() -> None:
+    for generation in (0, 1):
+        late = block(0, generation=generation)
+        assert step(written(1), late, present=lambda i: True, now=NOW) == (written(1), [])
+
+
+def test_a_block_of_a_newer_drive_pins_the_written_gif_again() -> None:
+    state, actions = step(written(0), block(10, generation=2), present=set().__contains__, now=NOW)
+    assert state == written(0).derive(generation=2, updated_at=NOW)
+    request = PinRequest(spec=spec(2), gif_cid="Qm", gif_size=9)
+    assert actions == [
+        RequestPin(request),
+        SaveState(state),
+        Note(f"re-pin job={JOB} generation=2"),
+    ]
+
+
+# ── the job's end ─────────────────────────────────────────────────────────────────────────────
+
+
+def test_a_finished_job_is_forgotten_tables_first_then_its_files() -> None:
+    agent = collecting(0, 10)
+    held = agent.state
+    assert held is not None
+    state, actions = step(held, ended("finished"), present=lambda i: True, now=NOW)
+    assert state is None
+    assert actions == [
+        DropRuns((run_key(JOB, 0), run_key(JOB, 10))),
+        DeleteState(JOB),
+        Flush(),
+        DropFiles(JOB),
+        Note(f"forgot job={JOB} (finished)"),
+    ]
+
+
+def test_the_end_of_a_job_with_nothing_recorded_drops_only_its_files() -> None:
+    state, actions = step(None, ended("failed"), present=lambda i: True, now=NOW)
+    assert state is None
+    assert actions == [DropFiles(JOB), Note(f"forgot job={JOB} (failed)")]
+
+
+def test_a_late_failure_of_an_old_drive_changes_nothing() -> None:
+    newer = Assembly(job_id=JOB, frames=FRAMES, count=5, drive=1, updated_at=NOW)
+    late = ended("failed", generation=0)
+    assert step(newer, late, present=lambda i: True, now=NOW) == (newer, [])
+
+
+def test_a_stale_end_of_a_state_that_moved_since_changes_nothing() -> None:
+    moved = Assembly(job_id=JOB, frames=FRAMES, count=5, updated_at=NOW - 1)
+    assert step(moved, ended("stale"), present=lambda i: True, now=NOW) == (moved, [])
+
+
+def test_an_end_this_version_does_not_know_changes_nothing() -> None:
+    held = Assembly(job_id=JOB, frames=FRAMES, count=5, updated_at=NOW)
+    assert step(held, ended("minted"), present=lambda i: True, now=NOW) == (held, [])
+
+
+# ── after the job failed ──────────────────────────────────────────────────────────────────────
+
+
+def test_after_a_failure_late_blocks_whose_files_went_with_the_job_are_dropped() -> None:
+    agent = collecting(0)
+    agent.feed(ended("failed"))
+    assert agent.state is None and agent.runs == {} and agent.files == set()
+    actions = agent.feed(block(10))
+    assert actions == [Note(f"late block job={JOB} index=10: dropped")]
+    assert agent.state is None
+
+
+def test_after_a_failure_a_block_rendered_again_starts_a_partial_state() -> None:
+    agent = collecting(0)
+    agent.feed(ended("failed"))
+    agent.files |= {12, 13}  # a frame task still rendering when the job failed
+    agent.feed(block(10))
+    assert agent.state is not None
+    assert agent.state.run_starts() == [12]
+    assert agent.state.count == 2  # never completes: the sweep forgets it
+
+
+def test_after_a_failure_an_operator_retry_collects_afresh() -> None:
+    agent = collecting(0)
+    agent.feed(ended("failed"))
+    agent.files = set(range(FRAMES))  # drive 1 renders every frame again
+    for start in (0, 10, 20):
+        agent.feed(block(start, generation=1))
+    assert agent.state is not None and agent.state.gif_cid and agent.state.generation == 1

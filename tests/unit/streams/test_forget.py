@@ -1,12 +1,11 @@
-"""Finished jobs leave no assembler state: which signals forget a job, and what the sweep takes."""
+"""Finished jobs leave no assembler state: which ends forget a job, and what the sweep takes."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from lantern.contract import FrameBlock
+from lantern.contract import JobEnded
 from streams.assemble import Assembly, forgets, new_runs, stale, stale_signal
-from streams.rendering import FAILED, FINISHED, STALE
 
 NOW = 10_000.0
 TTL = 3600.0
@@ -16,39 +15,34 @@ def state(**fields: Any) -> Assembly:
     return Assembly(**{"job_id": "j", "frames": 20, "updated_at": NOW, **fields})
 
 
-def test_the_signals_are_distinct_and_never_a_frame() -> None:
-    assert len({FAILED, FINISHED, STALE}) == 3
-    assert max(FAILED, FINISHED, STALE) < 0
-
-
 def test_a_completed_job_is_forgotten_whatever_is_held() -> None:
     for held in (None, state(), state(count=5, drive=3), state(gif_cid="Qm", generation=7)):
-        assert forgets(held, FINISHED, generation=0, now=NOW)
+        assert forgets(held, "finished", generation=0, now=NOW)
 
 
 def test_a_failed_drive_is_forgotten() -> None:
-    assert forgets(state(count=5, drive=0), FAILED, generation=0, now=NOW)
-    assert forgets(state(gif_cid="Qm", generation=1, drive=1), FAILED, generation=1, now=NOW)
-    assert forgets(None, FAILED, generation=0, now=NOW)  # nothing recorded: its files still go
+    assert forgets(state(count=5, drive=0), "failed", generation=0, now=NOW)
+    assert forgets(state(gif_cid="Qm", generation=1, drive=1), "failed", generation=1, now=NOW)
+    assert forgets(None, "failed", generation=0, now=NOW)  # nothing recorded: its files still go
 
 
 def test_a_late_failure_of_an_old_drive_spares_a_newer_one() -> None:
     # an operator retry (drive 1) is collecting when a dead letter of drive 0 comes in
-    assert not forgets(state(count=5, drive=1), FAILED, generation=0, now=NOW)
+    assert not forgets(state(count=5, drive=1), "failed", generation=0, now=NOW)
     # a re-drive (1) has re-pinned the GIF when the first drive's pin dead-letters
-    assert not forgets(state(gif_cid="Qm", generation=1, drive=0), FAILED, generation=0, now=NOW)
+    assert not forgets(state(gif_cid="Qm", generation=1, drive=0), "failed", generation=0, now=NOW)
 
 
 def test_a_stale_state_is_forgotten_unless_it_moved_since_the_sweep() -> None:
     idle = state(count=5, updated_at=NOW - TTL - 1)
-    assert forgets(idle, STALE, generation=0, now=NOW, after=TTL)
+    assert forgets(idle, "stale", generation=0, now=NOW, after=TTL)
     moved = idle.derive(updated_at=NOW - 1)  # a block came in between the sweep and the signal
-    assert not forgets(moved, STALE, generation=0, now=NOW, after=TTL)
-    assert not forgets(None, STALE, generation=0, now=NOW, after=TTL)  # already forgotten
+    assert not forgets(moved, "stale", generation=0, now=NOW, after=TTL)
+    assert not forgets(None, "stale", generation=0, now=NOW, after=TTL)  # already forgotten
 
 
-def test_an_unknown_signal_forgets_nothing() -> None:
-    assert not forgets(state(), -99, generation=0, now=NOW)
+def test_an_unknown_end_forgets_nothing() -> None:
+    assert not forgets(state(), "minted", generation=0, now=NOW)
 
 
 def test_the_sweep_takes_only_states_idle_past_the_ttl() -> None:
@@ -62,14 +56,11 @@ def test_the_sweep_takes_only_states_idle_past_the_ttl() -> None:
     assert [s.job_id for s in stale(states, NOW, TTL)] == ["partial", "written", "legacy"]
 
 
-def test_the_sweeps_signal_forgets_the_state_it_was_sent_for() -> None:
+def test_the_sweeps_record_forgets_the_state_it_was_sent_for() -> None:
     idle = state(count=5, drive=2, updated_at=NOW - TTL - 1)
-    signal = FrameBlock.loads(stale_signal(idle).dumps())  # as it comes back off the topic
-    assert signal.index == STALE
-    assert signal.digests == []
-    assert signal.spec.job_id == "j"
-    assert signal.spec.frames == 20
-    assert forgets(idle, signal.index, signal.spec.generation, now=NOW, after=TTL)
+    ended = JobEnded.loads(stale_signal(idle).dumps())  # as it comes back off the topic
+    assert (ended.job_id, ended.how, ended.generation) == ("j", "stale", 2)
+    assert forgets(idle, ended.how, ended.generation, now=NOW, after=TTL)
 
 
 def test_blocks_whose_files_are_gone_are_not_recorded() -> None:
