@@ -19,21 +19,13 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 
-from lantern.contract import TERMINAL
+from lantern.contract import TERMINAL, job_cost
 from lantern.settings import Settings
 from render import RenderOptions, SettingsError
 from streams.kafka_security import kafka_client_options
 from streams.topics import status_changelog
 
 __all__ = ["JobView", "job_cost"]
-
-REFERENCE_PIXELS = 512 * 512  # a frame of the default size: the unit of work
-
-
-def job_cost(options: RenderOptions) -> float:
-    """A job's work in frames of the default size: ``frames × size² / 512²``."""
-    return options.frames * options.size * options.size / REFERENCE_PIXELS
-
 
 log = logging.getLogger(__name__)
 

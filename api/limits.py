@@ -93,7 +93,7 @@ class LagMonitor:
         self.settings = settings
         self.interval = interval
         names = TopicNames.from_settings(settings)
-        self.topics = (names.mint_requests, names.frame_tasks)
+        self.topics = (names.mint_requests, names.frame_tasks, names.frame_tasks_bulk)
         self.lag = 0
         self.polled_at = 0.0
         self._task: asyncio.Task[None] | None = None

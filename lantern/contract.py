@@ -47,6 +47,7 @@ __all__ = [
     "RetryEnvelope",
     "StatusEvent",
     "check_version",
+    "job_cost",
 ]
 
 CONTRACT_VERSION = 1
@@ -82,6 +83,15 @@ TRANSITIONS: Mapping[JobState, frozenset[JobState]] = {
 }
 TERMINAL = frozenset({JobState.COMPLETED, JobState.FAILED})
 STATES: tuple[str, ...] = tuple(state.value for state in JobState)
+
+
+REFERENCE_PIXELS = 512 * 512  # a frame of the default size: the unit of work
+
+
+def job_cost(options: RenderOptions) -> float:
+    """A job's work in frames of the default size: ``frames × size² / 512²`` (admission counts
+    it, the workers choose a lane by it)."""
+    return options.frames * options.size * options.size / REFERENCE_PIXELS
 
 
 class NewerContract(LanternError):

@@ -216,8 +216,13 @@ class WorkerSettings:
     processes: int = 0  # 0: one per core
     render_concurrency: int = 4  # frame tasks in flight per worker
     # consecutive frames per task: fewer events per job (each is acknowledged, logged, and
-    # tracked by the assembler) for coarser spreading over workers
+    # tracked by the assembler) for coarser spreading over workers; at sizes above 512, fewer
+    # in proportion to the frame's area, so a task is about the same work
     frames_per_task: int = 10
+    # a job of more work than this (frames of 512²; a default job is 100) renders in the bulk
+    # lane: its own frame-tasks topic, and the render processes serve live work first
+    bulk_above_frames: int = 200
+    split_concurrency: int = 4  # requests split at once (a bulk job's palette takes a while)
     web_port: int = 0  # faust's own web server; 0 disables it
     metrics_port: int = 0  # Prometheus metrics of this worker; 0 disables them
     loglevel: str = "info"

@@ -15,7 +15,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from concurrent.futures import Executor
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, TypeVar
@@ -26,10 +25,12 @@ from lantern.contract import DeadLetter, RetryEnvelope, StatusEvent, check_versi
 from lantern.settings import Settings
 from monitoring.metrics import WorkerMetrics
 from pinning.store import LocalStore
+from render import RenderOptions
 from render.errors import SettingsError
 
 from .errors import public_reason
 from .faults import Faults
+from .lanes import Lane, LanePool, lane_of
 from .retry import backoff_delay
 from .topics import TopicNames
 
@@ -70,12 +71,16 @@ class Pipeline:
     status_topic: faust.TopicT
     retry_topic: faust.TopicT
     dead_letter_topic: faust.TopicT
-    pool: Executor  # the render processes (``run``)
+    pool: LanePool  # the render processes (``run``), live work first
     metrics: WorkerMetrics
 
-    async def run(self, fn: Callable[..., R], *args: Any) -> R:
-        """Run a synchronous, CPU-bound ``fn`` in the render pool."""
-        return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
+    async def run(self, fn: Callable[..., R], *args: Any, lane: Lane = Lane.LIVE) -> R:
+        """Run a synchronous, CPU-bound ``fn`` in the render pool, in ``lane``'s turn."""
+        return await self.pool.run(lane, fn, *args)
+
+    def lane(self, options: RenderOptions) -> Lane:
+        """The lane of a job with these options."""
+        return lane_of(options, self.settings.worker.bulk_above_frames)
 
     async def publish(
         self, topic: faust.TopicT, key: str, value: Any, partition: int | None = None

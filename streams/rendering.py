@@ -18,6 +18,7 @@ from lantern.contract import FrameBlock, FrameTask, JobEnded
 
 from .blocks import render_to_store
 from .ids import valid_job_id
+from .lanes import Lane
 from .pipeline import Pipeline
 
 __all__ = ["attach"]
@@ -25,20 +26,22 @@ __all__ = ["attach"]
 log = logging.getLogger(__name__)
 
 
-def attach(app: faust.App, pipe: Pipeline, out: faust.TopicT) -> faust.TopicT:
-    """Declare ``frame-tasks`` and the agent that renders them into ``out``."""
-    name = pipe.names.frame_tasks
+def attach(app: faust.App, pipe: Pipeline, out: faust.TopicT, lane: Lane) -> faust.TopicT:
+    """Declare ``lane``'s frame-tasks topic and the agent that renders its tasks into ``out``
+    (one per lane: a live task never waits behind bulk ones in Kafka)."""
+    name = pipe.names.frame_tasks if lane == Lane.LIVE else pipe.names.frame_tasks_bulk
+    agent = "lantern.render" if lane == Lane.LIVE else "lantern.render.bulk"
     topic = app.topic(
         name, key_type=str, value_type=FrameTask, partitions=pipe.settings.kafka.partitions
     )
 
-    @app.agent(topic, name="lantern.render", concurrency=pipe.settings.worker.render_concurrency)
+    @app.agent(topic, name=agent, concurrency=pipe.settings.worker.render_concurrency)
     async def render(tasks: faust.StreamT[FrameTask]) -> None:
         async for task in tasks:
             spec = task.spec
             key = f"{spec.job_id}:{task.index}"
             partition = tasks.current_event.message.partition if tasks.current_event else None
-            work = partial(_render, pipe, out, task)
+            work = partial(_render, pipe, out, task, lane)
             outcome = await pipe.guard(
                 "render", task, work, job_id=spec.job_id, topic=name, key=key, partition=partition
             )
@@ -49,7 +52,7 @@ def attach(app: faust.App, pipe: Pipeline, out: faust.TopicT) -> faust.TopicT:
     return topic
 
 
-async def _render(pipe: Pipeline, out: faust.TopicT, task: FrameTask) -> None:
+async def _render(pipe: Pipeline, out: faust.TopicT, task: FrameTask, lane: Lane) -> None:
     """Render the task's frames into the block store and tell the assembler their digests."""
     spec = task.spec
     settings, options = spec.parsed()
@@ -63,6 +66,7 @@ async def _render(pipe: Pipeline, out: faust.TopicT, task: FrameTask) -> None:
         bytes.fromhex(spec.palette),
         task.index,
         stop,
+        lane=lane,
     )
     frame = FrameBlock(spec=spec, index=task.index, digests=digests)
     await pipe.publish(out, spec.job_id, frame)

@@ -43,7 +43,7 @@ def backoff_delay(attempt: int, base: float, rng: random.Random | None = None) -
 
 
 # the topics whose events a stage's guard retries (split, render, assemble, pin), unprefixed
-STAGE_TOPICS = ("mint-requests", "frame-tasks", "frames", "pin-requests")
+STAGE_TOPICS = ("mint-requests", "frame-tasks", "frame-tasks-bulk", "frames", "pin-requests")
 
 
 def stage_topics(retry_topic_name: str) -> frozenset[str]:

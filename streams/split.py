@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import zlib
+from collections.abc import Mapping
 from functools import partial
 
 import faust
@@ -19,6 +20,7 @@ import faust
 from lantern.contract import FrameTask, JobSpec, MintRequest
 from render import Gen1Settings, RenderOptions, plan_palette
 
+from .lanes import Lane, frames_per_task
 from .pipeline import Pipeline
 
 __all__ = ["attach", "hash_partition"]
@@ -26,13 +28,15 @@ __all__ = ["attach", "hash_partition"]
 log = logging.getLogger(__name__)
 
 
-def attach(app: faust.App, pipe: Pipeline, out: faust.TopicT) -> faust.TopicT:
-    """Declare ``mint-requests`` and the agent that fans a request out into ``out``."""
+def attach(app: faust.App, pipe: Pipeline, out: Mapping[Lane, faust.TopicT]) -> faust.TopicT:
+    """Declare ``mint-requests`` and the agent that fans a request out into its lane's topic
+    of ``out``. Requests are split several at once (``split_concurrency``): a bulk job's
+    palette, planned after live work in the render processes, holds up no live request."""
     partitions = pipe.settings.kafka.partitions
     name = pipe.names.mint_requests
     topic = app.topic(name, key_type=str, value_type=MintRequest, partitions=partitions)
 
-    @app.agent(topic, name="lantern.split")
+    @app.agent(topic, name="lantern.split", concurrency=pipe.settings.worker.split_concurrency)
     async def split(requests: faust.StreamT[MintRequest]) -> None:
         async for request in requests:
             message = requests.current_event.message  # type: ignore[union-attr]
@@ -45,7 +49,10 @@ def attach(app: faust.App, pipe: Pipeline, out: faust.TopicT) -> faust.TopicT:
 
 
 async def _split(
-    pipe: Pipeline, out: faust.TopicT, request: MintRequest, where: tuple[int, int]
+    pipe: Pipeline,
+    out: Mapping[Lane, faust.TopicT],
+    request: MintRequest,
+    where: tuple[int, int],
 ) -> None:
     partitions = pipe.settings.kafka.partitions
     settings = Gen1Settings.from_dict(request.settings)
@@ -57,7 +64,8 @@ async def _split(
         request=request.asdict(), generation=request.generation,
         request_partition=where[0], request_offset=where[1],
     )  # fmt: skip
-    palette: bytes = await pipe.run(plan_palette, settings, options)
+    lane = pipe.lane(options)
+    palette: bytes = await pipe.run(plan_palette, settings, options, lane=lane)
     spec = JobSpec(
         job_id=request.job_id,
         settings=settings.to_dict(),
@@ -69,9 +77,9 @@ async def _split(
     )
     # runs of consecutive frames on consecutive partitions: every worker gets a share
     first = hash_partition(request.job_id, partitions)
-    per_task = max(1, pipe.settings.worker.frames_per_task)
+    per_task = frames_per_task(options, pipe.settings.worker.frames_per_task)
     sent = [
-        await out.send(
+        await out[lane].send(
             key=f"{request.job_id}:{index}",
             value=FrameTask(spec=spec, index=index, count=per_task),
             partition=(first + number) % partitions,
@@ -82,7 +90,7 @@ async def _split(
     await pipe.report(
         request.job_id, "rendering", 5, stage="split", detail=f"0/{options.frames} frames"
     )
-    log.info("split job=%s frames=%d", request.job_id, options.frames)
+    log.info("split job=%s frames=%d lane=%s", request.job_id, options.frames, lane)
 
 
 def hash_partition(key: str, partitions: int) -> int:

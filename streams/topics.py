@@ -29,6 +29,7 @@ class TopicNames:
 
     mint_requests: str
     frame_tasks: str
+    frame_tasks_bulk: str  # the tasks of bulk jobs (streams/lanes.py)
     frames: str
     pin_requests: str
     status: str
@@ -43,6 +44,7 @@ class TopicNames:
         return cls(
             mint_requests=k.topic("mint-requests"),
             frame_tasks=k.topic("frame-tasks"),
+            frame_tasks_bulk=k.topic("frame-tasks-bulk"),
             frames=k.topic("frames"),
             pin_requests=k.topic("pin-requests"),
             status=k.topic("status"),
@@ -85,6 +87,7 @@ async def ensure_topics(settings: Settings, timeout: float = 60.0) -> list[str]:
     wanted = [
         NewTopic(names.mint_requests, k.partitions, k.replication, topic_configs=common),
         NewTopic(names.frame_tasks, k.partitions, k.replication, topic_configs=common),
+        NewTopic(names.frame_tasks_bulk, k.partitions, k.replication, topic_configs=common),
         NewTopic(names.frames, k.partitions, k.replication, topic_configs=common),
         NewTopic(names.pin_requests, k.partitions, k.replication, topic_configs=common),
         NewTopic(names.status, k.partitions, k.replication, topic_configs=common),

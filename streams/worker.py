@@ -23,6 +23,7 @@ from pinning.store import LocalStore
 
 from . import assemble, pin, rendering, retry, split, status, watch
 from .app import create_app
+from .lanes import Lane, LanePool
 from .pipeline import Pipeline
 from .topics import TopicNames
 
@@ -32,10 +33,10 @@ log = logging.getLogger(__name__)
 
 
 def create_worker(
-    settings: Settings, pool: Executor, metrics: WorkerMetrics
+    settings: Settings, pool: Executor, metrics: WorkerMetrics, processes: int = 1
 ) -> tuple[faust.App, Pipeline]:
     """The faust App with every stage attached, and the Pipeline they share (whole: its render
-    pool and metrics are given here, not set later)."""
+    pool, its ``processes`` and the metrics are given here, not set later)."""
     app = create_app(settings)
     names = TopicNames.from_settings(settings)
     partitions = settings.kafka.partitions
@@ -49,14 +50,14 @@ def create_worker(
         dead_letter_topic=app.topic(
             names.dead_letters, key_type=str, value_type=DeadLetter, partitions=partitions
         ),
-        pool=pool,
+        pool=LanePool(pool, processes),
         metrics=metrics,
     )
     # attached downstream first: each stage is handed the topic it writes to
     pin_topic = pin.attach(app, pipe)
     frames_topic = assemble.attach(app, pipe, out=pin_topic)
-    tasks_topic = rendering.attach(app, pipe, out=frames_topic)
-    requests_topic = split.attach(app, pipe, out=tasks_topic)
+    tasks = {lane: rendering.attach(app, pipe, frames_topic, lane) for lane in Lane}
+    requests_topic = split.attach(app, pipe, out=tasks)
     watch.attach(app, pipe, status_table, requests_topic)
     return app, pipe
 
@@ -70,7 +71,7 @@ def run_worker(settings: Settings) -> None:
     # forkserver: the pool's children do not inherit the event loop or Kafka sockets
     context = multiprocessing.get_context("forkserver")
     with ProcessPoolExecutor(max_workers=processes, mp_context=context) as pool:
-        app, _ = create_worker(settings, pool, metrics)
+        app, _ = create_worker(settings, pool, metrics, processes)
         log.info("worker starting processes=%d bootstrap=%s", processes, settings.kafka.bootstrap)
         worker = faust.Worker(app, loglevel=settings.worker.loglevel)
         try:

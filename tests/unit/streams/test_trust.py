@@ -182,7 +182,13 @@ def test_a_relative_root_works(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 def test_the_stage_topics_are_allowed() -> None:
     names = TopicNames.from_settings(Settings())
     allowed = stage_topics(names.retry)
-    assert allowed == {names.mint_requests, names.frame_tasks, names.frames, names.pin_requests}
+    assert allowed == {
+        names.mint_requests,
+        names.frame_tasks,
+        names.frame_tasks_bulk,
+        names.frames,
+        names.pin_requests,
+    }
     for topic in allowed:
         assert allowed_target(topic, allowed)
 

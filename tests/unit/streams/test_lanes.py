@@ -1,0 +1,75 @@
+"""The two lanes: which jobs go bulk, how their tasks are cut, and live work served first."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from render import RenderOptions
+from streams.lanes import Lane, LanePool, frames_per_task, lane_of
+
+
+def test_large_jobs_go_bulk() -> None:
+    assert lane_of(RenderOptions(), 200) == Lane.LIVE  # a default job: 100
+    assert lane_of(RenderOptions(size=512, frames=200), 200) == Lane.LIVE
+    assert lane_of(RenderOptions(size=1024, frames=100), 200) == Lane.BULK  # 400
+    assert lane_of(RenderOptions(size=1024, frames=1000), 0) == Lane.LIVE  # 0: one lane
+
+
+def test_a_task_is_about_the_same_work_at_any_size() -> None:
+    assert frames_per_task(RenderOptions(size=64), 10) == 10
+    assert frames_per_task(RenderOptions(size=512), 10) == 10
+    assert frames_per_task(RenderOptions(size=1024), 10) == 2  # 2.5 frames of 4× the area
+    assert frames_per_task(RenderOptions(size=1024), 1) == 1
+
+
+def _sleep(seconds: float, label: str, order: list[str]) -> str:
+    time.sleep(seconds)
+    order.append(label)
+    return label
+
+
+async def test_waiting_live_work_goes_before_waiting_bulk_work() -> None:
+    order: list[str] = []
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        pool = LanePool(executor, slots=1)
+        first = asyncio.create_task(pool.run(Lane.BULK, _sleep, 0.2, "bulk-1", order))
+        await asyncio.sleep(0.05)  # bulk-1 holds the one slot
+        queued = [
+            asyncio.create_task(pool.run(Lane.BULK, _sleep, 0.01, "bulk-2", order)),
+            asyncio.create_task(pool.run(Lane.BULK, _sleep, 0.01, "bulk-3", order)),
+        ]
+        await asyncio.sleep(0.01)
+        live = asyncio.create_task(pool.run(Lane.LIVE, _sleep, 0.01, "live", order))
+        await asyncio.gather(first, live, *queued)
+    # the running bulk run finishes; the live run, which came last, goes next
+    assert order == ["bulk-1", "live", "bulk-2", "bulk-3"]
+
+
+async def test_bulk_work_alone_uses_every_slot() -> None:
+    order: list[str] = []
+    with ThreadPoolExecutor(max_workers=2) as executor:
+        pool = LanePool(executor, slots=2)
+        started = time.monotonic()
+        await asyncio.gather(*(pool.run(Lane.BULK, _sleep, 0.2, f"b{n}", order) for n in range(4)))
+        elapsed = time.monotonic() - started
+    assert len(order) == 4
+    assert elapsed < 0.75  # two at a time (0.4 s), not one at a time (0.8 s)
+    assert pool.free == 2
+
+
+async def test_a_cancelled_wait_gives_its_place_up() -> None:
+    order: list[str] = []
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        pool = LanePool(executor, slots=1)
+        running = asyncio.create_task(pool.run(Lane.LIVE, _sleep, 0.1, "a", order))
+        await asyncio.sleep(0.02)
+        waiting = asyncio.create_task(pool.run(Lane.LIVE, _sleep, 0.01, "b", order))
+        await asyncio.sleep(0.01)
+        waiting.cancel()
+        await running
+        assert pool.waiting(Lane.LIVE) == 0
+        await pool.run(Lane.BULK, _sleep, 0.01, "c", order)
+    assert order == ["a", "c"]
+    assert pool.free == 1
