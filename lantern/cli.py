@@ -81,6 +81,13 @@ def _parser() -> argparse.ArgumentParser:
         help="worker processes (default 1); unless LANTERN_WORKER_PROCESSES is set, they share "
         "the machine's cores between their render pools",
     )
+    up.add_argument(
+        "--brokers",
+        type=int,
+        default=1,
+        help="embedded Kafka nodes (default 1); 3 makes a replicated cluster (every topic with "
+        "three copies, two needed for a write); ignored with LANTERN_KAFKA_BOOTSTRAP",
+    )
     up.set_defaults(run=_up)
 
     worker = sub.add_parser(
@@ -177,7 +184,7 @@ def _require_bootstrap(settings: Settings) -> None:
 
 
 def _up(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.broker import EmbeddedKafka
+    from streams.broker import EmbeddedKafka, KafkaCluster
     from streams.topics import ensure_topics
 
     stop = threading.Event()
@@ -188,16 +195,24 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
 
-    broker = None if settings.kafka.bootstrap else EmbeddedKafka(settings.kafka)
+    broker: EmbeddedKafka | KafkaCluster | None = None
+    if not settings.kafka.bootstrap:
+        broker = (
+            KafkaCluster(settings.kafka, size=args.brokers)
+            if args.brokers > 1
+            else EmbeddedKafka(settings.kafka)
+        )
     children: list[subprocess.Popen[bytes]] = []
     try:
+        env = dict(os.environ)
         if broker is not None:
-            bootstrap = broker.start()
-            settings = dataclasses.replace(
-                settings, kafka=dataclasses.replace(settings.kafka, bootstrap=bootstrap)
-            )
+            kafka = dataclasses.replace(settings.kafka, bootstrap=broker.start())
+            if isinstance(broker, KafkaCluster):
+                kafka = dataclasses.replace(kafka, replication=min(3, broker.size))
+                env["LANTERN_KAFKA_REPLICATION"] = str(kafka.replication)
+            settings = dataclasses.replace(settings, kafka=kafka)
         asyncio.run(ensure_topics(settings))
-        env = {**os.environ, "LANTERN_KAFKA_BOOTSTRAP": settings.kafka.bootstrap}
+        env["LANTERN_KAFKA_BOOTSTRAP"] = settings.kafka.bootstrap
         workers = max(1, args.workers)
         if not settings.worker.processes:
             # one machine: the workers share its cores rather than each taking them all

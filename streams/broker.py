@@ -22,14 +22,17 @@ import subprocess
 import time
 import uuid
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from lantern.settings import KafkaSettings
 
 from .errors import BrokerError
 
-__all__ = ["BrokerError", "EmbeddedKafka", "free_port"]
+__all__ = ["BrokerError", "ClusterNode", "EmbeddedKafka", "KafkaCluster", "free_port"]
 
 log = logging.getLogger(__name__)
 _KAFKA_DIR = Path(__file__).parent / "kafka"
@@ -48,6 +51,23 @@ def free_port(preferred: int = 0, host: str = "127.0.0.1") -> int:
     raise BrokerError("no free TCP port")  # pragma: no cover - the OS always has one
 
 
+def new_cluster_id() -> str:
+    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+
+
+@dataclass(frozen=True)
+class ClusterNode:
+    """One node of an embedded cluster: its id, ports, folder and the quorum it votes in."""
+
+    node_id: int
+    size: int  # nodes in the cluster
+    ports: tuple[int, int]  # broker, controller
+    voters: str  # controller.quorum.voters: "1@host:port,2@host:port,…"
+    cluster_id: str
+    data_dir: Path
+
+
 class EmbeddedKafka:
     """A single-node Apache Kafka in KRaft mode, run as a child process.
 
@@ -64,13 +84,15 @@ class EmbeddedKafka:
         extra_listeners: Mapping[str, tuple[str, int]] | None = None,
         extra_properties: Mapping[str, str] | None = None,
         format_args: Sequence[str] = (),
+        node: ClusterNode | None = None,
     ) -> None:
         self.settings = settings
         self.host = host
         self.extra_listeners = dict(extra_listeners or {})
         self.extra_properties = dict(extra_properties or {})
         self.format_args = list(format_args)
-        self.data_dir = settings.data_dir.resolve()
+        self.node = node  # None: a cluster of one
+        self.data_dir = (node.data_dir if node else settings.data_dir).resolve()
         self.log_path = self.data_dir / "broker.log"
         self._process: subprocess.Popen[bytes] | None = None
         self._log_start = 0
@@ -83,6 +105,13 @@ class EmbeddedKafka:
 
     def start(self, timeout: float = 90.0) -> str:
         """Format the log dir on first use, start the node and wait until it answers."""
+        self.launch()
+        self.await_ready(timeout)
+        return self.bootstrap
+
+    def launch(self) -> None:
+        """Format the log dir on first use and start the node, without waiting for it (the
+        nodes of a cluster wait for each other's votes, so all are launched first)."""
         java = shutil.which("java")
         if java is None:
             raise BrokerError("java not found: the embedded broker needs Java 17 on PATH")
@@ -90,7 +119,7 @@ class EmbeddedKafka:
         if not any(libs.glob("kafka_2.13-*.jar")):
             raise BrokerError(f"Kafka jars missing in {libs}: run `make kafka`")
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        broker_port, controller_port = self._ports()
+        broker_port, controller_port = self.node.ports if self.node else self._ports()
         self.port = broker_port
         config = self._write_config(broker_port, controller_port)
         classpath = f"{libs}/*"
@@ -116,9 +145,11 @@ class EmbeddedKafka:
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,  # Ctrl-C reaches us; we stop the broker in order
             )
+
+    def await_ready(self, timeout: float = 90.0) -> None:
+        """Wait until the node answers (raise ``BrokerError`` if it exits or takes too long)."""
         self._await_ready(timeout)
         log.info("kafka ready bootstrap=%s", self.bootstrap)
-        return self.bootstrap
 
     def stop(self, timeout: float = 30.0) -> None:
         """Controlled shutdown (SIGTERM), then SIGKILL if it hangs."""
@@ -164,10 +195,15 @@ class EmbeddedKafka:
         served += [f"{name}://{host}:{port}" for name, (_, port) in self.extra_listeners.items()]
         protocols = ["PLAINTEXT:PLAINTEXT", "CONTROLLER:PLAINTEXT"]
         protocols += [f"{name}:{proto}" for name, (proto, _) in self.extra_listeners.items()]
+        node_id, voters = "1", f"1@{host}:{controller_port}"
+        replicas = 1
+        if self.node is not None:
+            node_id, voters = str(self.node.node_id), self.node.voters
+            replicas = min(3, self.node.size)
         lines = {
             "process.roles": "broker,controller",
-            "node.id": "1",
-            "controller.quorum.voters": f"1@{host}:{controller_port}",
+            "node.id": node_id,
+            "controller.quorum.voters": voters,
             "listeners": ",".join([*served, f"CONTROLLER://{host}:{controller_port}"]),
             "advertised.listeners": ",".join(served),
             "controller.listener.names": "CONTROLLER",
@@ -176,9 +212,12 @@ class EmbeddedKafka:
             "log.dirs": str(self.data_dir / "logs"),
             "num.partitions": str(self.settings.partitions),
             "auto.create.topics.enable": "false",  # every topic is declared by topics.py
-            "offsets.topic.replication.factor": "1",
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1",
+            "offsets.topic.replication.factor": str(replicas),
+            "transaction.state.log.replication.factor": str(replicas),
+            "transaction.state.log.min.isr": str(max(1, replicas - 1)),
+            # with three copies a write needs two (acks=all): one node may be down
+            "min.insync.replicas": str(max(1, replicas - 1)),
+            "default.replication.factor": str(replicas),
             "group.initial.rebalance.delay.ms": "0",  # a lone worker starts at once
             "group.min.session.timeout.ms": "1000",  # tests fail over with 3 s sessions
             "message.max.bytes": str(max_bytes),
@@ -191,7 +230,7 @@ class EmbeddedKafka:
         return path
 
     def _format(self, java: str, classpath: str, config: Path) -> None:
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        cluster_id = self.node.cluster_id if self.node else new_cluster_id()
         log.info("kafka formatting %s cluster=%s", self.data_dir / "logs", cluster_id)
         done = subprocess.run(
             [
@@ -245,3 +284,92 @@ class EmbeddedKafka:
                 return fh.read().decode(errors="replace")
         except OSError:
             return ""
+
+
+class KafkaCluster:
+    """``size`` KRaft nodes on this machine, each broker and controller, each with its own log
+    dirs under ``settings.data_dir / node-<id>``: what a replicated deployment looks like, for
+    tests and drills. The ports and the cluster id are kept in ``cluster.json``, so a node (or
+    the whole cluster) restarts with the same identity and finds its data.
+
+        with KafkaCluster(settings.kafka, size=3) as bootstrap:   # "h:p1,h:p2,h:p3"
+            ...
+    """
+
+    def __init__(self, settings: KafkaSettings, size: int = 3, host: str = "127.0.0.1") -> None:
+        if size < 1:
+            raise BrokerError(f"a cluster needs at least one node, not {size}")
+        self.settings, self.size, self.host = settings, size, host
+        root = settings.data_dir.resolve()
+        root.mkdir(parents=True, exist_ok=True)
+        layout = self._layout(root)
+        voters = ",".join(f"{i}@{host}:{c}" for i, (_, c) in layout["ports"].items())
+        self.nodes = [
+            EmbeddedKafka(
+                settings,
+                host,
+                node=ClusterNode(
+                    node_id=i,
+                    size=size,
+                    ports=(b, c),
+                    voters=voters,
+                    cluster_id=layout["cluster_id"],
+                    data_dir=root / f"node-{i}",
+                ),
+            )
+            for i, (b, c) in layout["ports"].items()
+        ]
+
+    @property
+    def bootstrap(self) -> str:
+        """Every node's ``host:port``, comma-separated, as clients take it."""
+        return ",".join(f"{self.host}:{node.node.ports[0]}" for node in self.nodes if node.node)
+
+    def start(self, timeout: float = 120.0) -> str:
+        """Launch every node, then wait for each (they elect a controller among themselves)."""
+        for node in self.nodes:
+            node.launch()
+        for node in self.nodes:
+            node.await_ready(timeout)
+        return self.bootstrap
+
+    def stop(self) -> None:
+        """Stop every node at once (one by one, the last would wait for a quorum already gone)."""
+        with ThreadPoolExecutor(max_workers=len(self.nodes)) as pool:
+            list(pool.map(lambda node: node.stop(), self.nodes))
+
+    def __enter__(self) -> str:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _layout(self, root: Path) -> dict[str, Any]:
+        """The cluster id and every node's (broker, controller) ports: the saved ones, else new."""
+        path = root / "cluster.json"
+        if path.exists():
+            saved = json.loads(path.read_text())
+            if saved.get("size") == self.size:
+                return {
+                    "cluster_id": saved["cluster_id"],
+                    "ports": {int(i): tuple(p) for i, p in saved["ports"].items()},
+                }
+        taken: set[int] = set()
+        ports: dict[int, tuple[int, int]] = {}
+        for node_id in range(1, self.size + 1):
+            pair = []
+            for _ in range(2):
+                port = free_port(0, self.host)
+                while port in taken:
+                    port = free_port(0, self.host)
+                taken.add(port)
+                pair.append(port)
+            ports[node_id] = (pair[0], pair[1])
+        layout = {"size": self.size, "cluster_id": new_cluster_id(), "ports": ports}
+        path.write_text(json.dumps(layout))
+        return {"cluster_id": layout["cluster_id"], "ports": ports}
