@@ -11,6 +11,7 @@ and its own log file under ``KafkaSettings.data_dir``, so a restart loses nothin
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import os
@@ -68,7 +69,28 @@ class ClusterNode:
     data_dir: Path
 
 
-class EmbeddedKafka:
+class _Running(contextlib.AbstractContextManager[str]):
+    """``with node_or_cluster as bootstrap:`` starts it and stops it."""
+
+    def start(self, timeout: float = 90.0) -> str:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> str:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class EmbeddedKafka(_Running):
     """A single-node Apache Kafka in KRaft mode, run as a child process.
 
     Lantern runs it as it is. Tests of secured clients add listeners (name → security
@@ -164,17 +186,6 @@ class EmbeddedKafka:
             proc.kill()
             proc.wait()
         log.info("kafka stopped")
-
-    def __enter__(self) -> str:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _ports(self) -> tuple[int, int]:
         """The ports of the last run when still free (stable URLs), else fresh ones."""
@@ -286,7 +297,7 @@ class EmbeddedKafka:
             return ""
 
 
-class KafkaCluster:
+class KafkaCluster(_Running):
     """``size`` KRaft nodes on this machine, each broker and controller, each with its own log
     dirs under ``settings.data_dir / node-<id>``: what a replicated deployment looks like, for
     tests and drills. The ports and the cluster id are kept in ``cluster.json``, so a node (or
@@ -337,17 +348,6 @@ class KafkaCluster:
         """Stop every node at once (one by one, the last would wait for a quorum already gone)."""
         with ThreadPoolExecutor(max_workers=len(self.nodes)) as pool:
             list(pool.map(lambda node: node.stop(), self.nodes))
-
-    def __enter__(self) -> str:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _layout(self, root: Path) -> dict[str, Any]:
         """The cluster id and every node's (broker, controller) ports: the saved ones, else new."""
