@@ -15,11 +15,15 @@ BENCH_JS := bench/node_modules/.installed
 LINT_JS := node_modules/.installed
 ESLINT  := node_modules/.bin/eslint --max-warnings=0 api/static eslint.config.js
 SYSTEM  := .lantern/system.installed
+# A real IPFS node for the tests (tests/integration/test_kubo.py): Kubo, built from the Go
+# module proxy at this version (`make kubo`; Go 1.26 or newer).
+KUBO_VERSION := v0.42.0
+KUBO    := .lantern/kubo/ipfs
 # Debian packages the tests and benchmarks use: a real browser for the page, gifsicle to compare.
 APT_PACKAGES := chromium gifsicle
 PYTEST_ARGS ?=
 
-.PHONY: setup kafka run test test-unit test-integration lint lint-js fmt type bench lock clean
+.PHONY: setup kafka kubo run test test-unit test-integration lint lint-js fmt type bench lock clean
 
 setup: $(VENV) $(KAFKA)
 
@@ -61,6 +65,32 @@ $(KAFKA): streams/kafka/pom.xml
 		-DincludeScope=runtime -DoutputDirectory=$(abspath $(dir $@))
 	touch $@
 
+kubo: $(KUBO)
+
+# Kubo's source module from the Go module proxy, copied out of the read-only module cache and
+# built there (`go install …@version` refuses it: its go.mod has exclude directives). The
+# binary appears only once built whole; its version beside it rebuilds it when KUBO_VERSION
+# changes. The first build takes minutes (on 2 cores: 2½ from Go's module cache, 3½ with the
+# downloads); later ones reuse Go's build cache.
+ifneq ($(shell cat $(KUBO).version 2>/dev/null),$(KUBO_VERSION))
+$(KUBO): FORCE
+endif
+$(KUBO):
+	@command -v go >/dev/null || { echo "Kubo builds with Go 1.26 or newer: https://go.dev/dl/" >&2; exit 1; }
+	mkdir -p $(dir $@)
+	go mod download -json github.com/ipfs/kubo@$(KUBO_VERSION) > $(dir $@)module.json
+	# (an interrupted copy may have left read-only folders behind)
+	if [ -d $(dir $@)src ]; then chmod -R u+w $(dir $@)src; fi; rm -rf $(dir $@)src
+	cp -R "$$(python3 -c 'import json, sys; print(json.load(sys.stdin)["Dir"])' \
+		< $(dir $@)module.json)" $(dir $@)src
+	chmod -R u+w $(dir $@)src
+	cd $(dir $@)src && GOFLAGS="-mod=mod -buildvcs=false" go build -o ../ipfs.tmp ./cmd/ipfs
+	mv $@.tmp $@
+	rm -rf $(dir $@)src
+	echo $(KUBO_VERSION) > $@.version
+
+FORCE:
+
 # The independent reference for CIDs (npm's ipfs-unixfs-importer), used by the tests.
 $(JS): tests/js/package.json tests/js/package-lock.json
 	npm --prefix tests/js ci --no-audit --no-fund --loglevel=error
@@ -79,13 +109,13 @@ $(SYSTEM):
 run: setup
 	.venv/bin/lantern up
 
-test: setup $(JS) $(SYSTEM)
+test: setup $(JS) $(SYSTEM) $(KUBO)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: setup $(JS) $(SYSTEM)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
-test-integration: setup
+test-integration: setup $(KUBO)
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
 
 lint: $(VENV) $(LINT_JS)

@@ -635,8 +635,12 @@ def _operations_paths() -> Json:
                     **_errors(
                         400,
                         404,
+                        502,
+                        504,
                         e400="not a sha2-256 CIDv0 or canonical CIDv1",
-                        e404="no such content here",
+                        e404="no such content here, nor at the IPFS node or gateway asked",
+                        e502="the IPFS node or gateway asked for content not held here failed",
+                        e504="the IPFS node or gateway asked did not answer in time",
                     ),
                 },
             }

@@ -24,6 +24,8 @@ from lantern.settings import Settings
 from streams.broker import EmbeddedKafka, free_port
 from streams.topics import ensure_topics
 
+from .kubo import kubo_node  # noqa: F401 - a fixture: a real IPFS node (tests/integration/kubo.py)
+
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 ADMIN_TOKEN = "test-operator-token"
