@@ -25,13 +25,18 @@ from render import RenderOptions, SettingsError
 from streams.kafka_security import kafka_client_options
 from streams.topics import status_changelog
 
+from .background import BackgroundLoop
+
 __all__ = ["JobView", "job_cost"]
 
 log = logging.getLogger(__name__)
 
 
-class JobView:
-    """Latest status of every job, by job id, kept current from the changelog topic."""
+class JobView(BackgroundLoop):
+    """Latest status of every job, by job id, kept current from the changelog topic (followed
+    in the background: ``start``, ``stop``)."""
+
+    task_name = "job-view"
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -42,7 +47,6 @@ class JobView:
         self.pending_frames = 0.0  # work of unfinished jobs not yet done, in default frames
         self._pending: dict[str, float] = {}
         self.caught_up = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self._waiters: dict[str, set[asyncio.Future[None]]] = {}
 
     def get(self, job_id: str) -> dict[str, Any] | None:
@@ -97,18 +101,8 @@ class JobView:
                 if not waiter.done():
                     waiter.set_result(None)
 
-    async def start(self) -> None:
-        """Start following the changelog in the background."""
-        self._task = asyncio.create_task(self._follow(), name="job-view")
-
-    async def stop(self) -> None:
-        """Stop following."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _follow(self) -> None:
+    async def _run(self) -> None:
+        """Follow the changelog, reconnecting while the broker is away."""
         while True:
             consumer = AIOKafkaConsumer(
                 bootstrap_servers=self.settings.kafka.bootstrap,

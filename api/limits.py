@@ -25,6 +25,7 @@ from lantern.settings import Settings
 from streams.kafka_security import kafka_client_options
 from streams.topics import TopicNames
 
+from .background import BackgroundLoop
 from .errors import ApiError
 from .sizing import SizeCheck
 
@@ -80,7 +81,7 @@ class RateLimiter:
         return min(self.capacity, tokens + (now - last) * self.rate)
 
 
-class LagMonitor:
+class LagMonitor(BackgroundLoop):
     """Polls the workers' consumer lag on the request and frame topics once a second.
 
     Lag = Σ (log-end offset − committed offset) over ``mint-requests`` and ``frame-tasks``, in
@@ -89,6 +90,8 @@ class LagMonitor:
     Admission counts work instead (``JobView.pending_frames``).
     """
 
+    task_name = "backlog-monitor"
+
     def __init__(self, settings: Settings, interval: float = 1.0) -> None:
         self.settings = settings
         self.interval = interval
@@ -96,25 +99,14 @@ class LagMonitor:
         self.topics = (names.mint_requests, names.frame_tasks, names.frame_tasks_bulk)
         self.lag = 0
         self.polled_at = 0.0
-        self._task: asyncio.Task[None] | None = None
 
     @property
     def reachable(self) -> bool:
         """True if the broker answered within the last few polls."""
         return time.monotonic() - self.polled_at < max(5.0, 3 * self.interval)
 
-    async def start(self) -> None:
-        """Start polling in the background."""
-        self._task = asyncio.create_task(self._run(), name="backlog-monitor")
-
-    async def stop(self) -> None:
-        """Stop polling."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
     async def _run(self) -> None:
+        """Poll every ``interval`` seconds, reconnecting after the broker fails a poll."""
         k = self.settings.kafka
         while True:
             options = {"request_timeout_ms": 5000, **kafka_client_options(k)}

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
@@ -68,12 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--loglevel", default="info", choices=["debug", "info", "warning"])
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    up = sub.add_parser(
-        "up",
-        help="run everything locally: broker, worker, API",
-        description="Start the embedded Kafka broker (unless LANTERN_KAFKA_BOOTSTRAP is set), "
-        "create the topics, then run a worker and the API until Ctrl-C.",
-    )
+    up = _command(sub, "up", _up, "run everything locally: broker, worker, API")
     up.add_argument(
         "--workers",
         type=int,
@@ -88,30 +84,10 @@ def _parser() -> argparse.ArgumentParser:
         help="embedded Kafka nodes (default 1); 3 makes a replicated cluster (every topic with "
         "three copies, two needed for a write); ignored with LANTERN_KAFKA_BOOTSTRAP",
     )
-    up.set_defaults(run=_up)
-
-    worker = sub.add_parser(
-        "worker",
-        help="run one faust worker (every stage)",
-        description="Run one worker of the pipeline; start several to scale out. "
-        "Needs LANTERN_KAFKA_BOOTSTRAP.",
-    )
-    worker.set_defaults(run=_worker)
-
-    api = sub.add_parser(
-        "api",
-        help="run the HTTP API",
-        description="Serve the HTTP API on LANTERN_API_HOST:LANTERN_API_PORT. "
-        "Needs LANTERN_KAFKA_BOOTSTRAP.",
-    )
+    _command(sub, "worker", _worker, "run one faust worker (every stage)")
+    api = _command(sub, "api", _api, "run the HTTP API")
     api.add_argument("--port", type=int, help="override LANTERN_API_PORT")
-    api.set_defaults(run=_api)
-
-    render = sub.add_parser(
-        "render",
-        help="render one artwork to a GIF file (no broker)",
-        description="Render Gen1 settings to an animated GIF locally.",
-    )
+    render = _command(sub, "render", _render, "render one artwork to a GIF file (no broker)")
     render.add_argument("--settings", type=Path, help="settings JSON (default: the defaults)")
     render.add_argument("--out", type=Path, required=True, help="where to write the GIF")
     render.add_argument("--size", type=int, default=512, help="pixels per side, 64–1024")
@@ -119,11 +95,26 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--delay-ms", type=int, default=30, help="per frame, multiple of 10")
     render.add_argument("--timing", choices=["loop", "legacy"], default="loop")
     render.add_argument("--processes", type=int, default=os.cpu_count() or 1)
-    render.set_defaults(run=_render)
     return parser
 
 
+def _command(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    run: Callable[[argparse.Namespace, Settings], int],
+    summary: str,
+) -> argparse.ArgumentParser:
+    """The sub-command ``name``: ``summary`` is its line in ``lantern --help``, and the docstring
+    of ``run`` its description in ``lantern NAME --help``. Given the command, ``main`` calls
+    ``run`` with the parsed arguments and the settings, and exits with what it returns."""
+    command = sub.add_parser(name, help=summary, description=run.__doc__)
+    command.set_defaults(run=run)
+    return command
+
+
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    """Run one worker of the pipeline; start several to scale out. Needs
+    LANTERN_KAFKA_BOOTSTRAP."""
     _require_bootstrap(settings)
     from streams.topics import ensure_topics
     from streams.worker import run_worker
@@ -135,6 +126,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _api(args: argparse.Namespace, settings: Settings) -> int:
+    """Serve the HTTP API on LANTERN_API_HOST:LANTERN_API_PORT. Needs LANTERN_KAFKA_BOOTSTRAP."""
     _require_bootstrap(settings)
     if args.port is not None:
         settings = dataclasses.replace(
@@ -148,6 +140,7 @@ def _api(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _render(args: argparse.Namespace, settings: Settings) -> int:
+    """Render Gen1 settings to an animated GIF locally."""
     from render import Gen1Settings, RenderOptions, render_gif
 
     raw: object = {}
@@ -184,6 +177,8 @@ def _require_bootstrap(settings: Settings) -> None:
 
 
 def _up(args: argparse.Namespace, settings: Settings) -> int:
+    """Start the embedded Kafka broker (unless LANTERN_KAFKA_BOOTSTRAP is set), create the
+    topics, then run a worker and the API until Ctrl-C."""
     from streams.broker import EmbeddedKafka, KafkaCluster
     from streams.topics import ensure_topics
 

@@ -204,18 +204,25 @@ class PinRequest(faust.Record, serializer="json", namespace="lantern.PinRequest"
     version: int = CONTRACT_VERSION  # the contract its writer spoke (check_version)
 
 
-class StatusEvent(faust.Record, serializer="json", namespace="lantern.StatusEvent"):
-    """One stage's word on a job: its state, progress (0–100, GEN1_SPEC §3) and detail."""
+class _JobReport(faust.Record, abstract=True):
+    """What a StatusEvent says of a job and the JobStatus folded from such events keeps: the
+    fields the two share, in this order at the head of both. Abstract: never on the wire itself,
+    each record keeps its own namespace."""
 
     job_id: str
     state: str
-    progress: int
+    progress: int  # 0–100 (GEN1_SPEC §3)
     stage: str = ""
     detail: str = ""
     error: str | None = None  # the full reason of a failure, for operators
     reason: str | None = None  # … and the plain one shown to the user (public_reason)
     result: dict[str, Any] | None = None
     wallet: str | None = None
+
+
+class StatusEvent(_JobReport, serializer="json", namespace="lantern.StatusEvent"):
+    """One stage's word on a job: its state, progress and detail (``_JobReport``), and when."""
+
     at: float = 0.0
     request: dict[str, Any] | None = None  # the MintRequest, on the API's queued event
     # where that request lies on mint-requests: the watcher tells a lost request (its offset
@@ -229,18 +236,9 @@ class StatusEvent(faust.Record, serializer="json", namespace="lantern.StatusEven
     version: int = CONTRACT_VERSION  # the contract its writer spoke (check_version)
 
 
-class JobStatus(faust.Record, serializer="json", namespace="lantern.JobStatus"):
+class JobStatus(_JobReport, serializer="json", namespace="lantern.JobStatus"):
     """What is known of a job: the fold of all its StatusEvents."""
 
-    job_id: str
-    state: str
-    progress: int
-    stage: str = ""
-    detail: str = ""
-    error: str | None = None
-    reason: str | None = None
-    result: dict[str, Any] | None = None
-    wallet: str | None = None
     created_at: float = 0.0
     updated_at: float = 0.0
     request: dict[str, Any] | None = None
@@ -252,14 +250,21 @@ class JobStatus(faust.Record, serializer="json", namespace="lantern.JobStatus"):
     version: int = CONTRACT_VERSION  # the contract its writer spoke (check_version)
 
 
-class RetryEnvelope(faust.Record, serializer="json", namespace="lantern.RetryEnvelope"):
-    """A failed event to re-publish to ``topic`` once ``due_at`` has passed."""
+class _FailedEvent(faust.Record, abstract=True):
+    """An event a stage failed on: the fields a RetryEnvelope and a DeadLetter share, in this
+    order at the head of both. Abstract: never on the wire itself, each record keeps its own
+    namespace."""
 
     job_id: str
     stage: str
-    topic: str
-    key: str
-    payload: str  # the event as JSON, its attempt count already raised
+    topic: str  # the stage's topic: where the event came from, where a retry publishes it again
+    key: str  # … and its key there
+    payload: str  # the event as JSON (a retry's with its attempt count already raised)
+
+
+class RetryEnvelope(_FailedEvent, serializer="json", namespace="lantern.RetryEnvelope"):
+    """A failed event to re-publish to ``topic`` once ``due_at`` has passed."""
+
     attempt: int  # the attempt the re-published event will be
     due_at: float
     error: str
@@ -267,14 +272,9 @@ class RetryEnvelope(faust.Record, serializer="json", namespace="lantern.RetryEnv
     version: int = CONTRACT_VERSION  # the contract its writer spoke (check_version)
 
 
-class DeadLetter(faust.Record, serializer="json", namespace="lantern.DeadLetter"):
+class DeadLetter(_FailedEvent, serializer="json", namespace="lantern.DeadLetter"):
     """An event that failed for good: what failed, where, how often and why."""
 
-    job_id: str
-    stage: str
-    topic: str
-    key: str
-    payload: str  # the original event as JSON
     attempts: int
     error: str
     at: float

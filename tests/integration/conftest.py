@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import dataclasses
 import os
 import subprocess
@@ -101,17 +102,34 @@ def lantern(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> I
         "LANTERN_WORKER_METRICS_PORT": str(free_port()),
     }
     settings = Settings.from_env(env)
-    create_topics(settings)
-    ARTIFACTS.mkdir(exist_ok=True)
-    worker = _spawn(["worker"], env, ARTIFACTS / "worker.log")
-    api = _spawn(["api"], env, ARTIFACTS / "api.log")
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        _await_log(worker, ARTIFACTS / "worker.log", "Ready", timeout=90)
-        _await_ready(api, f"{base_url}/readyz", timeout=60)
+    with running_stack(env) as base_url:
         yield Lantern(settings=settings, env=env, base_url=base_url, store_root=store_root)
+
+
+def stack_log(process: str, name: str = "") -> Path:
+    """Where a stack's ``process`` (worker, api) logs: test-artifacts/<process>.log for the
+    session's stack, test-artifacts/<process>-<name>.log for the stack ``name``."""
+    return ARTIFACTS / (f"{process}-{name}.log" if name else f"{process}.log")
+
+
+@contextlib.contextmanager
+def running_stack(env: dict[str, str], name: str = "") -> Iterator[str]:
+    """A stack as ``env`` sets it up: its topics created, one worker and one API started as
+    processes (logging to ``stack_log(process, name)``). Yields the API's base URL once the worker
+    is ready and the API answers /readyz; stops both on the way out, the API first."""
+    create_topics(Settings.from_env(env))
+    ARTIFACTS.mkdir(exist_ok=True)
+    base_url = f"http://127.0.0.1:{env['LANTERN_API_PORT']}"
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        processes.append(_spawn(["worker"], env, stack_log("worker", name)))
+        processes.append(_spawn(["api"], env, stack_log("api", name)))
+        worker, api = processes
+        _await_log(worker, stack_log("worker", name), "Ready", timeout=120)
+        _await_ready(api, f"{base_url}/readyz", timeout=60)
+        yield base_url
     finally:
-        for proc in (api, worker):
+        for proc in reversed(processes):
             _stop(proc)
 
 

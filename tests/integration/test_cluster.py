@@ -18,7 +18,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from lantern.settings import Settings
 from streams.broker import KafkaCluster, free_port
 
-from .conftest import ARTIFACTS, _await_log, _await_ready, _spawn, _stop, create_topics, lantern_env
+from .conftest import ARTIFACTS, lantern_env, running_stack
 from .test_pipeline import WALLET, submit, wait_done
 
 pytestmark = pytest.mark.integration
@@ -42,20 +42,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterStack]:
         **lantern_env(bootstrap, f"cluster{os.getpid()}", port, tmp_path_factory.mktemp("ipfs")),
         "LANTERN_KAFKA_REPLICATION": "3",
     }
-    settings = Settings.from_env(env)
-    procs = []
     try:
-        create_topics(settings)
-        ARTIFACTS.mkdir(exist_ok=True)
-        worker_log = ARTIFACTS / "worker-cluster.log"
-        procs.append(_spawn(["worker"], env, worker_log))
-        procs.append(_spawn(["api"], env, ARTIFACTS / "api-cluster.log"))
-        _await_log(procs[0], worker_log, "Ready", timeout=120)
-        _await_ready(procs[1], f"http://127.0.0.1:{port}/readyz", timeout=60)
-        yield ClusterStack(cluster, settings, f"http://127.0.0.1:{port}")
+        with running_stack(env, "cluster") as base_url:
+            yield ClusterStack(cluster, Settings.from_env(env), base_url)
     finally:
-        for proc in reversed(procs):
-            _stop(proc)
         cluster.stop()
         for node in cluster.nodes:
             name = f"broker-cluster-{node.node.node_id if node.node else 0}.log"

@@ -8,13 +8,14 @@ to the node, and a second API with an empty store serves the job's files from th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import os
 import random
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,20 +32,15 @@ from pinning.metadata import build_metadata, canonical_json
 from pinning.unixfs import CHUNK_SIZE
 from render import Gen1Settings, RenderOptions, render_gif
 from streams.broker import free_port
+from tests.unit.api.conftest import no_broker_settings
 
-from .conftest import (
-    ARTIFACTS,
-    _await_log,
-    _await_ready,
-    _spawn,
-    _stop,
-    create_topics,
-    lantern_env,
-)
+from .conftest import ARTIFACTS, _await_ready, _spawn, _stop, lantern_env, running_stack
 from .kubo import KuboNode
 from .test_pipeline import WALLET, submit, wait_done
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+Handler = Callable[[web.Request], Awaitable[web.Response]]
 
 OPTIONS = {"size": 64, "frames": 4}
 MAX_LINKS = 174  # Kubo's balanced layout: links per node; one more chunk adds a level
@@ -163,22 +159,23 @@ async def test_the_node_computes_lanterns_cid_for_every_layout(
 @pytest.fixture
 def empty_store_settings(kubo_node: KuboNode, tmp_path: Path) -> Settings:
     """An API (in this process, no broker) whose store is empty, pinning to the node."""
-    base = Settings()
-    return dataclasses.replace(
-        base,
-        kafka=dataclasses.replace(base.kafka, bootstrap=f"127.0.0.1:{free_port()}"),
-        store=dataclasses.replace(base.store, root=tmp_path / "empty"),
-        api=dataclasses.replace(base.api, readiness_timeout_s=0.05),
-        pin=pin_settings(kubo_node, 1),
-    )
+    return no_broker_settings(tmp_path / "empty", pin=pin_settings(kubo_node, 1))
 
 
-async def api_client(aiohttp_client: Any, settings: Settings) -> TestClient:
-    client: TestClient = await aiohttp_client(create_app(settings))
+@pytest.fixture
+async def empty_client(aiohttp_client: Any, empty_store_settings: Settings) -> TestClient:
+    """A client of that API."""
+    client: TestClient = await aiohttp_client(create_app(empty_store_settings))
     return client
 
 
-async def pinned_on_node(node: KuboNode, data: bytes, tmp_path: Path, version: int = 1) -> str:
+@pytest.fixture
+async def gif_cids(kubo_node: KuboNode, gif: bytes, tmp_path: Path) -> dict[int, str]:
+    """The GIF added and pinned on the node only, at CID versions 0 and 1: version → CID."""
+    return {version: await pinned_on_node(kubo_node, gif, tmp_path, version) for version in (0, 1)}
+
+
+async def pinned_on_node(node: KuboNode, data: bytes, tmp_path: Path, version: int) -> str:
     """``data`` added and pinned on the node only (a store of its own, thrown away)."""
     store = LocalStore(tmp_path / f"elsewhere-{version}")
     pinner = Pinner(store, create_backend(pin_settings(node, version), store), cid_version=version)
@@ -188,17 +185,37 @@ async def pinned_on_node(node: KuboNode, data: bytes, tmp_path: Path, version: i
         await pinner.close()
 
 
+def gateway_only(settings: Settings, gateway_url: str) -> Settings:
+    """``settings`` with no node to ask (the local backend), but a gateway at ``gateway_url``."""
+    store = dataclasses.replace(settings.store, gateway_url=gateway_url)
+    return dataclasses.replace(settings, pin=PinSettings(), store=store)
+
+
+def node_at(settings: Settings, url: str, **pin: Any) -> Settings:
+    """``settings`` pinning to a node at ``url``, with ``pin``'s other changes."""
+    return dataclasses.replace(settings, pin=dataclasses.replace(settings.pin, url=url, **pin))
+
+
+async def fetch(aiohttp_client: Any, settings: Settings, cid: str) -> aiohttp.ClientResponse:
+    """``GET /ipfs/{cid}`` from a new API (in this process) with ``settings``."""
+    client: TestClient = await aiohttp_client(create_app(settings))
+    return await client.get(f"/ipfs/{cid}")
+
+
+@contextlib.asynccontextmanager
+async def served(handler: Handler) -> AsyncIterator[str]:
+    """A local server of its own where ``handler`` answers every request: yields its URL."""
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    async with TestServer(app) as server:
+        yield str(server.make_url("")).rstrip("/")
+
+
 async def test_the_api_streams_what_only_the_node_has(
-    aiohttp_client: Any,
-    kubo_node: KuboNode,
-    gif: bytes,
-    tmp_path: Path,
-    empty_store_settings: Settings,
+    empty_client: TestClient, gif_cids: dict[int, str], gif: bytes, empty_store_settings: Settings
 ) -> None:
-    client = await api_client(aiohttp_client, empty_store_settings)
-    for version in (0, 1):
-        cid = await pinned_on_node(kubo_node, gif, tmp_path, version)
-        response = await client.get(f"/ipfs/{cid}")
+    for cid in gif_cids.values():
+        response = await empty_client.get(f"/ipfs/{cid}")
         assert response.status == 200, await response.text()
         assert await response.read() == gif
         assert response.headers["Content-Type"] == "image/gif"
@@ -206,35 +223,26 @@ async def test_the_api_streams_what_only_the_node_has(
         assert response.headers["ETag"] == f'"{cid}"'
         assert response.headers["X-Ipfs-Path"] == f"/ipfs/{cid}"
         assert response.headers["Content-Length"] == str(len(gif))
-        head = await client.head(f"/ipfs/{cid}")
+        head = await empty_client.head(f"/ipfs/{cid}")
         assert head.status == 200 and head.headers["Content-Type"] == "image/gif"
-        again = await client.get(f"/ipfs/{cid}", headers={"If-None-Match": f'"{cid}"'})
+        again = await empty_client.get(f"/ipfs/{cid}", headers={"If-None-Match": f'"{cid}"'})
         assert again.status == 304
     # nothing was written: the store is as empty as it started
     assert list(empty_store_settings.store.root.iterdir()) == []
 
 
-async def test_the_api_answers_404_for_what_the_node_lacks(
-    aiohttp_client: Any, empty_store_settings: Settings
-) -> None:
-    client = await api_client(aiohttp_client, empty_store_settings)
+async def test_the_api_answers_404_for_what_the_node_lacks(empty_client: TestClient) -> None:
     absent = compute_cid(b"never added anywhere\n", cid_version=1)
-    response = await client.get(f"/ipfs/{absent}")
+    response = await empty_client.get(f"/ipfs/{absent}")
     assert response.status == 404
     assert (await response.json())["error"]["code"] == "not_found"
-    assert (await client.get("/ipfs/not-a-cid")).status == 400  # validated before any request
+    assert (await empty_client.get("/ipfs/not-a-cid")).status == 400  # validated before any request
 
 
 async def test_a_request_from_another_lantern_is_not_forwarded(
-    aiohttp_client: Any,
-    kubo_node: KuboNode,
-    gif: bytes,
-    tmp_path: Path,
-    empty_store_settings: Settings,
+    empty_client: TestClient, gif_cids: dict[int, str]
 ) -> None:
-    client = await api_client(aiohttp_client, empty_store_settings)
-    cid = await pinned_on_node(kubo_node, gif, tmp_path)
-    response = await client.get(f"/ipfs/{cid}", headers={"Via": "1.1 lantern"})
+    response = await empty_client.get(f"/ipfs/{gif_cids[1]}", headers={"Via": "1.1 lantern"})
     assert response.status == 404
 
 
@@ -242,19 +250,11 @@ async def test_a_configured_gateway_serves_when_the_backend_has_no_node(
     aiohttp_client: Any,
     kubo_node: KuboNode,
     gif: bytes,
-    tmp_path: Path,
+    gif_cids: dict[int, str],
     empty_store_settings: Settings,
 ) -> None:
-    settings = dataclasses.replace(
-        empty_store_settings,
-        pin=PinSettings(),  # local: no node to ask
-        store=dataclasses.replace(
-            empty_store_settings.store, gateway_url=f"{kubo_node.gateway_url}/ipfs/"
-        ),
-    )
-    client = await api_client(aiohttp_client, settings)
-    cid = await pinned_on_node(kubo_node, gif, tmp_path)
-    response = await client.get(f"/ipfs/{cid}")
+    settings = gateway_only(empty_store_settings, f"{kubo_node.gateway_url}/ipfs/")
+    response = await fetch(aiohttp_client, settings, gif_cids[1])
     assert response.status == 200
     assert await response.read() == gif
 
@@ -263,12 +263,8 @@ async def test_an_unreachable_node_is_502_and_a_silent_one_504(
     aiohttp_client: Any, gif: bytes, empty_store_settings: Settings
 ) -> None:
     cid = compute_cid(gif, cid_version=1)
-    nowhere = f"http://127.0.0.1:{free_port()}"
-    settings = dataclasses.replace(
-        empty_store_settings, pin=dataclasses.replace(empty_store_settings.pin, url=nowhere)
-    )
-    client = await api_client(aiohttp_client, settings)
-    response = await client.get(f"/ipfs/{cid}")
+    nowhere = node_at(empty_store_settings, f"http://127.0.0.1:{free_port()}")
+    response = await fetch(aiohttp_client, nowhere, cid)
     assert response.status == 502
     assert (await response.json())["error"]["code"] == "bad_gateway"
 
@@ -276,18 +272,9 @@ async def test_an_unreachable_node_is_502_and_a_silent_one_504(
         await asyncio.sleep(5)
         return web.Response()
 
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", silent)
-    async with TestServer(app) as server:
-        slow = dataclasses.replace(
-            empty_store_settings,
-            pin=dataclasses.replace(
-                empty_store_settings.pin, url=str(server.make_url("")), timeout_s=0.5
-            ),
-        )
-        client = await api_client(aiohttp_client, slow)
-        response = await client.get(f"/ipfs/{cid}")
-        assert response.status == 504
+    async with served(silent) as url:
+        slow = node_at(empty_store_settings, url, timeout_s=0.5)
+        assert (await fetch(aiohttp_client, slow, cid)).status == 504
 
 
 async def test_bytes_that_are_not_the_cid_are_never_served_whole(
@@ -299,18 +286,9 @@ async def test_bytes_that_are_not_the_cid_are_never_served_whole(
     async def liar(request: web.Request) -> web.Response:
         return web.Response(body=gif[:-1] + b"\x00", content_type="image/gif")
 
-    app = web.Application()
-    app.router.add_get("/ipfs/{cid}", liar)
-    async with TestServer(app) as server:
-        settings = dataclasses.replace(
-            empty_store_settings,
-            pin=PinSettings(),
-            store=dataclasses.replace(
-                empty_store_settings.store, gateway_url=str(server.make_url("/ipfs/"))
-            ),
-        )
-        client = await api_client(aiohttp_client, settings)
-        response = await client.get(f"/ipfs/{cid}")
+    async with served(liar) as url:
+        lying = gateway_only(empty_store_settings, f"{url}/ipfs/")
+        response = await fetch(aiohttp_client, lying, cid)
         assert response.status == 200  # the headers went before the bytes could be checked
         with pytest.raises(aiohttp.ClientPayloadError):
             await response.read()
@@ -340,18 +318,8 @@ def kubo_lantern(
         "LANTERN_PIN_TIMEOUT_S": "10",
         "LANTERN_PIN_BACKOFF_S": "0.05",
     }
-    create_topics(Settings.from_env(env))
-    ARTIFACTS.mkdir(exist_ok=True)
-    worker = _spawn(["worker"], env, ARTIFACTS / "worker-kubo.log")
-    api = _spawn(["api"], env, ARTIFACTS / "api-kubo.log")
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        _await_log(worker, ARTIFACTS / "worker-kubo.log", "Ready", timeout=120)
-        _await_ready(api, f"{base_url}/readyz", timeout=60)
+    with running_stack(env, "kubo") as base_url:
         yield KuboLantern(base_url, env, kubo_node)
-    finally:
-        for proc in (api, worker):
-            _stop(proc)
 
 
 @pytest.fixture

@@ -21,21 +21,10 @@ import aiohttp
 import jsonschema
 import pytest
 
-from lantern.settings import Settings
 from pinning.metadata import load_schema
 from streams.broker import free_port
 
-from .conftest import (
-    ADMIN_TOKEN,
-    ARTIFACTS,
-    ROOT,
-    _await_log,
-    _await_ready,
-    _spawn,
-    _stop,
-    create_topics,
-    lantern_env,
-)
+from .conftest import ADMIN_TOKEN, ROOT, lantern_env, running_stack, stack_log
 from .fake_pinning_services import FakeKubo, FakePinata, FakePsa, Fault, ServerThread, combined_app
 from .test_pipeline import WALLET, submit, wait_done
 
@@ -105,19 +94,10 @@ def pinned(
     }
     if backend == "psa":
         env["LANTERN_PIN_PROVIDER_URL"] = services.url
-    create_topics(Settings.from_env(env))
-    ARTIFACTS.mkdir(exist_ok=True)
-    worker_log = ARTIFACTS / f"worker-pin-{backend}.log"
-    worker = _spawn(["worker"], env, worker_log)
-    api = _spawn(["api"], env, ARTIFACTS / f"api-pin-{backend}.log")
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        _await_log(worker, worker_log, "Ready", timeout=120)
-        _await_ready(api, f"{base_url}/readyz", timeout=60)
+    name = f"pin-{backend}"
+    with running_stack(env, name) as base_url:
+        worker_log = stack_log("worker", name)
         yield PinnedLantern(backend, base_url, worker_log, store_root, fake, cid_version)
-    finally:
-        for proc in (api, worker):
-            _stop(proc)
 
 
 async def operator_view(pinned: PinnedLantern, job_id: str) -> dict[str, Any]:

@@ -15,16 +15,23 @@ from lantern.settings import Settings
 from streams.broker import free_port
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    """Settings pointing at a port where no broker listens."""
+def no_broker_settings(store_root: Path, **changes: Any) -> Settings:
+    """Settings for an API in this process: a port where no broker listens (so readiness gives up
+    at once), the store at ``store_root``, and ``changes`` to any other group."""
     base = Settings()
     return dataclasses.replace(
         base,
         kafka=dataclasses.replace(base.kafka, bootstrap=f"127.0.0.1:{free_port()}"),
-        store=dataclasses.replace(base.store, root=tmp_path / "ipfs"),
+        store=dataclasses.replace(base.store, root=store_root),
         api=dataclasses.replace(base.api, readiness_timeout_s=0.05),
+        **changes,
     )
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Settings pointing at a port where no broker listens."""
+    return no_broker_settings(tmp_path / "ipfs")
 
 
 @pytest.fixture

@@ -138,9 +138,9 @@ async def test_a_repeated_key_is_rejected(client: TestClient) -> None:
     assert (await response.json())["error"]["field"] == "settings.contour.levels"
 
 
-async def test_rendering_happens_off_the_event_loop(
-    client: TestClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def render_threads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The thread of every ``render_png`` call from now on, in order (each still renders)."""
     threads: list[str] = []
     real = preview.render_png
 
@@ -149,28 +149,24 @@ async def test_rendering_happens_off_the_event_loop(
         return real(*args)
 
     monkeypatch.setattr(preview, "render_png", spy)
+    return threads
+
+
+async def test_rendering_happens_off_the_event_loop(
+    client: TestClient, render_threads: list[str]
+) -> None:
     response = await client.get(URL, params={"size": "64", "contour.levels": "3"})
     assert response.status == 200
-    assert threads and threads[0] != threading.main_thread().name
+    assert render_threads and render_threads[0] != threading.main_thread().name
 
 
 async def test_concurrent_identical_requests_render_once(
-    client: TestClient, monkeypatch: pytest.MonkeyPatch
+    client: TestClient, render_threads: list[str]
 ) -> None:
-    import asyncio
-
-    calls: list[int] = []
-    real = preview.render_png
-
-    def counting(*args: Any) -> bytes:
-        calls.append(1)
-        return real(*args)
-
-    monkeypatch.setattr(preview, "render_png", counting)
     params = {"size": "64", "contour.levels": "7"}
     responses = await asyncio.gather(*(client.get(URL, params=params) for _ in range(4)))
     assert [r.status for r in responses] == [200] * 4
-    assert len(calls) == 1
+    assert len(render_threads) == 1
 
 
 def test_query_values_are_read_as_json_scalars() -> None:
@@ -360,15 +356,23 @@ async def bounded(aiohttp_client: Any, settings: Settings) -> AsyncIterator[Test
     yield client
 
 
-async def test_renders_beyond_the_slots_and_the_queue_answer_429(
+async def fill(
     bounded: TestClient, gate: Gate
-) -> None:
-    previews = previews_of(bounded)
+) -> tuple[asyncio.Task[aiohttp.ClientResponse], asyncio.Task[aiohttp.ClientResponse]]:
+    """Requests of frame 1, rendering (held at the gate), and of frame 2, queued behind it:
+    ``bounded`` has no room left once this returns."""
     running = asyncio.create_task(bounded.get(URL, params=frame_query(1)))
     await until(lambda: gate.frames == [1])
     queued = asyncio.create_task(bounded.get(URL, params=frame_query(2)))
-    await until(lambda: len(previews._inflight) == 2)
+    await until(lambda: len(previews_of(bounded)._inflight) == 2)
+    return running, queued
 
+
+async def test_renders_beyond_the_slots_and_the_queue_answer_429(
+    bounded: TestClient, gate: Gate
+) -> None:
+    running, queued = await fill(bounded, gate)
+    previews = previews_of(bounded)
     refused = await bounded.get(URL, params=frame_query(3))
     assert refused.status == 429
     assert (await refused.json())["error"]["code"] == "busy"
@@ -401,12 +405,8 @@ async def test_a_client_is_limited_to_its_rate_of_new_renders(
 async def test_a_queued_render_whose_client_left_is_dropped(
     bounded: TestClient, gate: Gate
 ) -> None:
+    running, abandoned = await fill(bounded, gate)
     previews = previews_of(bounded)
-    running = asyncio.create_task(bounded.get(URL, params=frame_query(1)))
-    await until(lambda: gate.frames == [1])
-    abandoned = asyncio.create_task(bounded.get(URL, params=frame_query(2)))
-    await until(lambda: len(previews._inflight) == 2)
-
     abandoned.cancel()  # the page aborts a stale preview: the connection closes
     await until(lambda: len(previews._inflight) == 1)
     gate.open.set()

@@ -53,6 +53,8 @@ def expected_frames(frames: Frames, encoding: Encoding) -> Frames:
 
 
 def decode_pillow(gif: bytes) -> Frames:
+    """Every frame of ``gif`` in RGB, as Pillow decodes it (test_render_golden.py reads with it
+    too)."""
     with Image.open(io.BytesIO(gif)) as image:
         decoded = []
         for index in range(image.n_frames):

@@ -8,7 +8,6 @@ look, regenerate them and look at them before committing:
 
 from __future__ import annotations
 
-import io
 import itertools
 import sys
 from pathlib import Path
@@ -20,6 +19,8 @@ import pytest
 from PIL import Image
 
 from render import Gen1Settings, RenderOptions, render_frame, render_gif
+
+from .test_render_gif import decode_pillow
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "render"
 
@@ -99,21 +100,12 @@ def test_1024_keeps_the_look_of_512() -> None:
     assert np.abs(big.reshape(512, 2, 512, 2, 3).mean(axis=(1, 3)) - small).mean() < 1.5
 
 
-def decoded(gif: bytes) -> list[Frame]:
-    with Image.open(io.BytesIO(gif)) as image:
-        frames = []
-        for index in range(image.n_frames):
-            image.seek(index)
-            frames.append(np.asarray(image.convert("RGB")))
-        return frames
-
-
 def test_all_layers_disabled_is_a_black_gif() -> None:
     settings = Gen1Settings.from_dict(
         {layer: {"enabled": False} for layer in ("flowField", "flowFields", "contour")}
     )
     gif = render_gif(settings, RenderOptions(size=64, frames=3))
-    assert [frame.any() for frame in decoded(gif)] == [False, False, False]
+    assert [frame.any() for frame in decode_pillow(gif)] == [False, False, False]
 
 
 @pytest.mark.parametrize(
@@ -128,7 +120,7 @@ def test_all_layers_disabled_is_a_black_gif() -> None:
 def test_line_density_and_length_at_both_ends(flow: dict[str, float]) -> None:
     settings = Gen1Settings.from_dict({"flowFields": flow})
     options = RenderOptions(size=64, frames=2)
-    frames = decoded(render_gif(settings, options))
+    frames = decode_pillow(render_gif(settings, options))
     assert len(frames) == 2
     rendered = render_frame(settings, options, 1).astype(float)
     assert np.abs(frames[1] - rendered).mean() < 3
