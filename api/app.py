@@ -15,8 +15,8 @@ from pinning import LocalStore
 from .errors import error_middleware
 from .jobs import JobView
 from .keys import JOBS, LIMITS, METRICS, SETTINGS, STORE, STREAMS, SUBMITTER
-from .limits import Admission, StreamSlots
-from .observe import metrics_middleware
+from .limits import TARPIT, Admission, StreamSlots, Tarpit, tarpit_middleware
+from .observe import AccessLog, metrics_middleware
 from .preview import preview_pool
 from .routes import setup_routes
 from .submit import Submitter
@@ -27,7 +27,7 @@ __all__ = ["create_app", "run_api", "server_options"]
 def create_app(settings: Settings) -> web.Application:
     """The API with its routes, error handling and Kafka clients opened at start-up."""
     app = web.Application(
-        middlewares=[metrics_middleware, error_middleware],
+        middlewares=[metrics_middleware, error_middleware, tarpit_middleware],
         client_max_size=settings.api.max_body_bytes,
     )
     app[SETTINGS] = settings
@@ -36,6 +36,7 @@ def create_app(settings: Settings) -> web.Application:
     app[STORE] = LocalStore(settings.store.root)
     app[METRICS] = ApiMetrics.create()
     app[LIMITS] = Admission(settings)
+    app[TARPIT] = Tarpit(settings.api.tarpit_after, settings.api.tarpit_s)
     app[STREAMS] = StreamSlots(settings.api.event_streams, settings.api.event_streams_per_client)
     app.cleanup_ctx.append(_kafka_clients)
     app.cleanup_ctx.append(preview_pool)  # previews render in processes of their own
@@ -58,6 +59,7 @@ def server_options(settings: Settings) -> dict[str, Any]:
     return {
         # one line per request (operator actions included); never headers such as the token
         "access_log": logging.getLogger("api.access"),
+        "access_log_class": AccessLog,  # a flood of refusals is counted, not written out
         "access_log_format": '%a "%r" %s %b %Tfs "%{User-Agent}i"',
         # the server's keep-alive timer runs from a connection's opening and from each
         # response: a client that has not sent a whole request's headers by then is cut off

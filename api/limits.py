@@ -26,10 +26,18 @@ from streams.kafka_security import kafka_client_options
 from streams.topics import TopicNames
 
 from .background import BackgroundLoop
-from .errors import ApiError
+from .errors import ApiError, Handler
 from .sizing import SizeCheck
 
-__all__ = ["Admission", "LagMonitor", "RateLimiter", "StreamSlots"]
+__all__ = [
+    "TARPIT",
+    "Admission",
+    "LagMonitor",
+    "RateLimiter",
+    "StreamSlots",
+    "Tarpit",
+    "tarpit_middleware",
+]
 
 log = logging.getLogger(__name__)
 
@@ -241,3 +249,48 @@ class StreamSlots:
             self.open[client] -= 1
             if not self.open[client]:
                 del self.open[client]
+
+
+class Tarpit:
+    """Slows the answers of an address that keeps being refused.
+
+    A client that ignores ``Retry-After`` and repeats at once gets its 429s ever cheaper to us
+    but never fewer; once an address has been refused ``after`` times within ``window``
+    seconds, each further refusal is answered only after ``delay`` seconds. Holding a
+    connection open costs the API next to nothing; a client waiting for its answers can then
+    send one request per connection per ``delay``, not hundreds, and the CPU goes to the jobs.
+    A client that honours ``Retry-After`` is never slowed.
+    """
+
+    def __init__(self, after: int, delay: float, window: float = 10.0) -> None:
+        self.after, self.delay, self.window = after, delay, window
+        self._refusals: OrderedDict[str, tuple[float, int]] = OrderedDict()
+
+    def refused(self, address: str, now: float | None = None) -> float:
+        """Count a refusal of ``address``; the seconds to hold its answer (0: none)."""
+        if self.after <= 0 or self.delay <= 0:
+            return 0.0
+        now = time.monotonic() if now is None else now
+        started, count = self._refusals.pop(address, (now, 0))
+        if now - started > self.window:
+            started, count = now, 0
+        self._refusals[address] = (started, count + 1)
+        while len(self._refusals) > 100_000:
+            self._refusals.popitem(last=False)
+        return self.delay if count + 1 > self.after else 0.0
+
+
+TARPIT = web.AppKey("tarpit", Tarpit)
+
+
+@web.middleware
+async def tarpit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Hold the 429 of an address refused again and again (``Tarpit``)."""
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        if exc.status == 429:
+            delay = request.app[TARPIT].refused(request.remote or "unknown")
+            if delay:
+                await asyncio.sleep(delay)
+        raise

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import time
+from time import monotonic
 
 from aiohttp import web
+from aiohttp.web_log import AccessLogger
+from aiohttp.web_request import BaseRequest
+from aiohttp.web_response import StreamResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from lantern.contract import STATES
@@ -12,7 +17,7 @@ from lantern.contract import STATES
 from .errors import Handler
 from .keys import JOBS, METRICS
 
-__all__ = ["metrics", "metrics_middleware"]
+__all__ = ["AccessLog", "metrics", "metrics_middleware"]
 
 
 @web.middleware
@@ -44,3 +49,32 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(
         body=generate_latest(m.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
     )
+
+
+class AccessLog(AccessLogger):
+    """One line per request, except refusals (429) in a flood: the first from an address in
+    each ``window`` seconds is written, the rest only counted, and the count is written with
+    the next one written. A client hammering the API cannot fill the log (nor spend the
+    API's CPU on it); every refusal is still counted in ``lantern_http_requests_total``."""
+
+    window = 10.0
+
+    def __init__(self, logger: logging.Logger, log_format: str = AccessLogger.LOG_FORMAT) -> None:
+        super().__init__(logger, log_format)
+        self._refused: dict[str, tuple[float, int]] = {}  # address → (window start, held back)
+
+    def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
+        if response.status != 429:
+            super().log(request, response, time)
+            return
+        address, now = request.remote or "unknown", monotonic()
+        started, held = self._refused.get(address, (0.0, 0))
+        if now - started < self.window:
+            self._refused[address] = (started, held + 1)
+            return
+        if len(self._refused) > 10_000:
+            self._refused.clear()  # bounded: forget old addresses (only counts are lost)
+        self._refused[address] = (now, 0)
+        super().log(request, response, time)
+        if held:
+            self.logger.info("%s: %d more 429 answers not logged", address, held)

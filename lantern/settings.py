@@ -249,6 +249,10 @@ class ApiSettings:
     # and at most size_rate_per_min per client IP (each costs seconds of CPU)
     size_estimates: int = 2
     size_rate_per_min: int = 6
+    # an address refused (429) more than tarpit_after times in 10 s has each further 429 held
+    # for tarpit_s seconds: repeating at once without honouring Retry-After gains it nothing
+    tarpit_after: int = 20
+    tarpit_s: float = 1.0
     admin_token: str = field(default="", repr=False)  # bearer token of the operator routes
     event_streams: int = 1000  # Server-Sent Event streams open at once, in all (429 beyond)
     event_streams_per_client: int = 8  # … from one client address

@@ -49,6 +49,7 @@ def fuzz_api(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> 
         # one client makes every request: no per-client cap may answer for the checks
         "LANTERN_API_PREVIEW_RATE_PER_MIN": "0",
         "LANTERN_API_EVENT_STREAMS_PER_CLIENT": "1000",
+        "LANTERN_API_TARPIT_AFTER": "0",
     }
     create_topics(Settings.from_env(env))
     ARTIFACTS.mkdir(exist_ok=True)

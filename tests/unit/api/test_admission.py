@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 from types import SimpleNamespace
@@ -14,7 +15,7 @@ from api.app import create_app
 from api.errors import ApiError
 from api.jobs import JobView, job_cost
 from api.keys import JOBS
-from api.limits import Admission
+from api.limits import Admission, Tarpit
 from api.sizing import SizeCheck
 from lantern.settings import Settings
 from render import Gen1Settings, RenderOptions
@@ -202,3 +203,29 @@ async def test_a_scrape_walks_no_job(client: TestClient) -> None:
     assert 'lantern_jobs{state="queued"} 3.0' in text
     assert 'lantern_jobs{state="completed"} 1.0' in text
     assert "lantern_pending_frames 300.0" in text
+
+
+def test_the_tarpit_holds_only_an_address_refused_again_and_again() -> None:
+    tarpit = Tarpit(after=3, delay=1.5, window=10)
+    assert [tarpit.refused("a", now=t) for t in (0, 1, 2)] == [0, 0, 0]
+    assert tarpit.refused("a", now=3) == 1.5  # the fourth refusal within the window
+    assert tarpit.refused("b", now=3) == 0  # another address is not slowed
+    assert tarpit.refused("a", now=20) == 0  # a new window: it starts afresh
+    assert Tarpit(after=0, delay=1).refused("a") == 0  # 0: off
+
+
+async def test_a_client_ignoring_retry_after_waits_for_its_429s(
+    aiohttp_client: Any, settings: Settings
+) -> None:
+    settings = dataclasses.replace(settings, api=dataclasses.replace(settings.api,
+                                   ip_rate_per_min=1, tarpit_after=2, tarpit_s=0.5))  # fmt: skip
+    client = await aiohttp_client(create_app(settings))
+    timings = []
+    for _ in range(5):
+        started = asyncio.get_running_loop().time()
+        async with client.post("/api/v1/mints", data=b"{}", headers=JSON) as response:
+            timings.append((response.status, asyncio.get_running_loop().time() - started))
+    statuses = [status for status, _ in timings]
+    assert statuses == [422, 429, 429, 429, 429]
+    assert all(seconds < 0.4 for _, seconds in timings[:3])  # the first two refusals: at once
+    assert all(seconds >= 0.5 for _, seconds in timings[3:])  # then held

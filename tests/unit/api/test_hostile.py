@@ -7,16 +7,18 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 from typing import Any
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, make_mocked_request
 
 from api.app import create_app, server_options
 from api.errors import ApiError
 from api.keys import JOBS, STREAMS
 from api.limits import StreamSlots
+from api.observe import AccessLog
 from lantern.settings import Settings
 
 WALLET = "0x52908400098527886E0F7030069857D2E4169EE7"
@@ -209,3 +211,23 @@ async def test_headers_trickling_in_are_cut_off(settings: Settings) -> None:
         assert closed_after is not None and closed_after < 10, closed_after
     finally:
         await runner.cleanup()
+
+
+def test_a_flood_of_refusals_is_counted_not_written(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each address's first 429 in a window is logged, the rest counted; others always."""
+    clock = [1000.0]
+    monkeypatch.setattr("api.observe.monotonic", lambda: clock[0])
+    access = AccessLog(logging.getLogger("test.access"), '%a "%r" %s')
+    request = make_mocked_request("POST", "/api/v1/mints")
+    with caplog.at_level(logging.INFO, logger="test.access"):
+        for _ in range(500):
+            access.log(request, web.Response(status=429), 0.001)
+        access.log(request, web.Response(status=202), 0.001)
+        clock[0] += AccessLog.window + 1
+        access.log(request, web.Response(status=429), 0.001)
+    lines = [record.getMessage() for record in caplog.records]
+    assert len(lines) == 4, lines
+    assert lines[0].endswith(" 429") and lines[1].endswith(" 202") and lines[2].endswith(" 429")
+    assert lines[3].endswith("499 more 429 answers not logged")
