@@ -7,12 +7,14 @@ GET  /api/v1/dead-letters?limit=50         the newest dead letters, with their e
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 from typing import Any
 
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
 
 from lantern.contract import STATES
 from streams.kafka_security import kafka_client_options
@@ -97,9 +99,10 @@ async def dead_letters(request: web.Request) -> web.Response:
         enable_auto_commit=False,
         **kafka_client_options(settings.kafka),
     )
-    await consumer.start()
     letters: list[dict[str, Any]] = []
     try:
+        async with asyncio.timeout(settings.kafka.request_timeout_s):
+            await consumer.start()
         tps = [TopicPartition(topic, p) for p in range(settings.kafka.partitions)]
         consumer.assign(tps)
         ends = await consumer.end_offsets(tps)
@@ -114,6 +117,9 @@ async def dead_letters(request: web.Request) -> web.Response:
                 if records and records[-1].offset + 1 >= ends[tp]:
                     behind.discard(tp)
                 letters += [_letter(r.value) for r in records if r.value is not None]
+    except (KafkaError, TimeoutError) as exc:
+        raise ApiError(503, "unavailable", "the broker did not answer; retry shortly",
+                       headers={"Retry-After": "5"}) from exc  # fmt: skip
     finally:
         await consumer.stop()
     letters.sort(key=lambda letter: letter.get("at", 0), reverse=True)

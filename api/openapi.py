@@ -792,7 +792,9 @@ def _admin_paths() -> Json:
                             },
                         },
                     ),
-                    **_errors(401, 403, 422, e422="bad `limit`"),
+                    **_errors(
+                        401, 403, 422, 503, e422="bad `limit`", e503="the broker did not answer"
+                    ),
                 },
             }
         },

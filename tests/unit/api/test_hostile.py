@@ -231,3 +231,12 @@ def test_a_flood_of_refusals_is_counted_not_written(
     assert len(lines) == 4, lines
     assert lines[0].endswith(" 429") and lines[1].endswith(" 202") and lines[2].endswith(" 429")
     assert lines[3].endswith("499 more 429 answers not logged")
+
+
+async def test_dead_letters_without_a_broker_are_a_503_not_a_500(admin_client: TestClient) -> None:
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    async with admin_client.get("/api/v1/dead-letters", headers=headers) as response:
+        body = await response.json()
+    assert response.status == 503, body
+    assert body["error"]["code"] == "unavailable"
+    assert response.headers["Retry-After"] == "5"
