@@ -8,14 +8,12 @@ import logging
 import re
 import time
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
 
-from lantern.settings import PinSettings, Settings
 from pinning import CidHasher, ContentNotFound, InvalidCid, LocalStore, validate_cid
-from pinning.backends import kubo
+from pinning.gateway import HOP, READ_BYTES, GatewayFailed, Gateways
 
 from .errors import ApiError
 from .jobs import job_cost
@@ -118,11 +116,10 @@ async def get_content(request: web.Request) -> web.StreamResponse:
         raise ApiError(400, "bad_cid", str(exc), field="cid") from exc
     except ContentNotFound as exc:
         settings = request.app[SETTINGS]
-        if _HOP in request.headers.get("Via", "") or not (
-            _node_rpc(settings.pin) or settings.store.gateway_url
-        ):
+        gateways = Gateways(settings.pin, settings.store.gateway_url)
+        if HOP in request.headers.get("Via", "") or not gateways.configured:
             raise ApiError(404, "not_found", f"no content {cid} here") from exc
-        return await _from_gateway(request, cid, settings)
+        return await _from_gateway(request, cid, gateways)
     headers = {"Content-Type": content_type, **_content_headers(cid)}
     if request.headers.get("If-None-Match") == headers["ETag"]:
         return web.Response(status=304, headers=headers)
@@ -137,119 +134,29 @@ def _content_headers(cid: str) -> dict[str, str]:
     }
 
 
-# A request a Lantern API makes of a gateway says so in ``Via``; one arriving with it is
-# answered from the local store only, so a gateway URL leading back to an API cannot loop.
-_HOP = "lantern"
-_READ_BYTES = 64 * 1024
-# The gateway of each Kubo node, by RPC URL: asked once (``config Addresses.Gateway``).
-_NODE_GATEWAYS: dict[str, str] = {}
+async def _from_gateway(request: web.Request, cid: str, gateways: Gateways) -> web.StreamResponse:
+    """Stream ``cid`` from the node's gateway, else the configured one (``pinning/gateway.py``);
+    404 if neither has it.
 
-
-class _GatewayFailed(Exception):
-    """A gateway could not answer (neither the content nor a plain "not found")."""
-
-    def __init__(self, message: str, *, timeout: bool = False) -> None:
-        super().__init__(message)
-        self.timeout = timeout
-
-
-def _node_rpc(pin: PinSettings) -> str:
-    """The RPC URL of the Kubo node that holds what Lantern pins, or "" if there is none."""
-    if pin.backend == "kubo":
-        return (pin.url or kubo.DEFAULT_URL).rstrip("/")
-    if pin.backend == "psa" and pin.provider_url:
-        return pin.provider_url.rstrip("/")
-    return ""
-
-
-async def _from_gateway(request: web.Request, cid: str, settings: Settings) -> web.StreamResponse:
-    """Stream ``cid`` from the node's gateway, else the configured one; 404 if neither has it.
-
-    The node is asked with ``Cache-Control: only-if-cached``: it serves what it holds and never
-    fetches from the network on a visitor's behalf. The bytes are hashed as they pass and the
-    last piece is held back until they prove to be ``cid``; if they do not, or the gateway
-    fails mid-way, the connection is cut, so no client ever gets a complete wrong answer.
+    The bytes are hashed as they pass and the last piece is held back until they prove to be
+    ``cid``; if they do not, or the gateway fails mid-way, the connection is cut, so no client
+    ever gets a complete wrong answer.
     """
     if request.headers.get("If-None-Match") == f'"{cid}"':  # the same CID, the same bytes
         return web.Response(status=304, headers=_content_headers(cid))
-    timeout_s = settings.pin.timeout_s
-    timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout_s, sock_read=timeout_s)
-    failures: list[_GatewayFailed] = []
-    async with aiohttp.ClientSession(timeout=timeout) as http:
-        sources: list[tuple[str, dict[str, str]]] = []
-        rpc = _node_rpc(settings.pin)
-        if rpc:
-            try:
-                node = await _node_gateway(http, rpc, settings.pin)
-                sources.append((f"{node}/ipfs/", {"Cache-Control": "only-if-cached"}))
-            except _GatewayFailed as exc:
-                failures.append(exc)
-        if settings.store.gateway_url:
-            sources.append((settings.store.gateway_url.rstrip("/") + "/", {}))
-        for base, extra in sources:
-            headers = {"Via": f"1.1 {_HOP}", "Accept-Encoding": "identity", **extra}
-            try:
-                # GET for HEAD too: a gateway names the type from the bytes, which HEAD lacks
-                async with http.get(base + cid, headers=headers) as upstream:
-                    if upstream.status in (404, 410, 412):  # 412: not on the node (only-if-cached)
-                        continue
-                    if upstream.status != 200:
-                        raise _GatewayFailed(f"{base}{cid} answered HTTP {upstream.status}")
-                    return await _relay(request, cid, upstream)
-            except _GatewayFailed as exc:
-                failures.append(exc)
-            except TimeoutError:
-                failures.append(_GatewayFailed(f"{base}{cid} timed out", timeout=True))
-            except aiohttp.ClientError as exc:
-                failures.append(_GatewayFailed(f"{base}{cid}: {exc}"))
-    if not failures:
-        raise ApiError(404, "not_found", f"no content {cid} here")
-    for failure in failures:
-        log.warning("gateway failed cid=%s: %s", cid, failure)
-    if any(failure.timeout for failure in failures):
-        raise ApiError(504, "gateway_timeout", f"the IPFS gateway did not answer for {cid}")
-    raise ApiError(502, "bad_gateway", f"the IPFS gateway could not give {cid}")
-
-
-async def _node_gateway(http: aiohttp.ClientSession, rpc: str, pin: PinSettings) -> str:
-    """The base URL of the Kubo node's gateway, from its configuration (asked once)."""
-    known = _NODE_GATEWAYS.get(rpc)
-    if known:
-        return known
-    token = pin.token if pin.backend == "kubo" else ""  # a PSA's token is not its provider's
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    url = f"{rpc}/api/v0/config"
-    try:
-        async with http.post(url, params={"arg": "Addresses.Gateway"}, headers=headers) as answer:
-            if answer.status != 200:
-                raise _GatewayFailed(f"{url} answered HTTP {answer.status}")
-            value = (await answer.json(content_type=None)).get("Value")
-    except TimeoutError as exc:
-        raise _GatewayFailed(f"{url} timed out", timeout=True) from exc
-    except (aiohttp.ClientError, ValueError, AttributeError) as exc:
-        raise _GatewayFailed(f"{url}: {exc}") from exc
-    base = _gateway_base(value, rpc)
-    if base is None:
-        raise _GatewayFailed(f"the node at {rpc} has no HTTP gateway address: {value!r:.200}")
-    _NODE_GATEWAYS[rpc] = base
-    return base
-
-
-def _gateway_base(value: object, rpc: str) -> str | None:
-    """``http://host:port`` of the first TCP multiaddr in ``Addresses.Gateway`` (one or a list);
-    an unspecified host (0.0.0.0, ::) is the RPC's host."""
-    for address in value if isinstance(value, list) else [value]:
-        parts = str(address).split("/")  # "", "ip4", "127.0.0.1", "tcp", "8080"
-        if len(parts) < 5 or parts[1] not in _HOST_PROTOCOLS or parts[3] != "tcp":
-            continue
-        host = parts[2]
-        if host in ("0.0.0.0", "::"):
-            host = urlsplit(rpc).hostname or "127.0.0.1"
-        return f"http://{f'[{host}]' if ':' in host else host}:{parts[4]}"
-    return None
-
-
-_HOST_PROTOCOLS = frozenset({"ip4", "ip6", "dns", "dns4", "dns6"})
+    async with gateways.session() as http:
+        try:
+            upstream = await gateways.open(http, cid)
+        except GatewayFailed as exc:
+            if exc.timeout:
+                raise ApiError(
+                    504, "gateway_timeout", f"the IPFS gateway did not answer for {cid}"
+                ) from exc
+            raise ApiError(502, "bad_gateway", f"the IPFS gateway could not give {cid}") from exc
+        if upstream is None:
+            raise ApiError(404, "not_found", f"no content {cid} here")
+        async with upstream:
+            return await _relay(request, cid, upstream)
 
 
 async def _relay(
@@ -266,7 +173,7 @@ async def _relay(
             return response
         hasher = CidHasher(cid_version=0 if cid.startswith("Qm") else 1)
         held = b""
-        async for piece in upstream.content.iter_chunked(_READ_BYTES):
+        async for piece in upstream.content.iter_chunked(READ_BYTES):
             hasher.update(piece)
             if held:
                 await response.write(held)

@@ -10,7 +10,7 @@ Topics and what they carry (ARCHITECTURE §2)::
 
     mint-requests   MintRequest      the API → split
     frame-tasks     FrameTask        split → render (a run of frames of one job)
-    frames          FrameBlock       render → assemble (the run's blocks are in the block store)
+    frames          FrameBlock       render → assemble (the run's blocks, or their digests)
                     JobEnded         pin, a dead letter, the sweep → assemble (forget the job)
     pin-requests    PinRequest       assemble → pin (the GIF is in the content store)
     job-status      StatusEvent      every stage → the status table (JobStatus, its changelog)
@@ -157,7 +157,9 @@ class FrameTask(faust.Record, serializer="json", namespace="lantern.FrameTask"):
 
 
 class FrameBlock(faust.Record, serializer="json", namespace="lantern.FrameBlock"):
-    """Frames ``index``, ``index`` + 1, … of the job are ready GIF image blocks in the store.
+    """Frames ``index``, ``index`` + 1, … of the job are ready GIF image blocks: carried here
+    (``blocks``, with ``LANTERN_STORE_BLOCKS_VIA=kafka``), or else in the renderer's block
+    folder (``disk``), where only a worker sharing that folder finds them.
 
     On the ``frames`` topic, keyed by job id, so all of a job's blocks reach the one assembler
     instance (and the partition of its tables) that holds the job. ``index`` is a frame, never
@@ -169,6 +171,9 @@ class FrameBlock(faust.Record, serializer="json", namespace="lantern.FrameBlock"
     digests: list[str]  # sha256 of each block's bytes (GCE + descriptor + LZW data)
     attempt: int = 1
     version: int = CONTRACT_VERSION  # the contract its writer spoke (check_version)
+    # each block's bytes, base64, in the order of ``digests``; None: they are in the block
+    # folder (written by a worker with blocks_via=disk, or by a version before this field)
+    blocks: list[str] | None = None
 
 
 class JobEnded(faust.Record, serializer="json", namespace="lantern.JobEnded"):
@@ -198,10 +203,13 @@ class PinRequest(faust.Record, serializer="json", namespace="lantern.PinRequest"
     """The job's GIF is in the content store under ``gif_cid``: pin it and its metadata."""
 
     spec: JobSpec
-    gif_cid: str
+    gif_cid: str  # its CIDv0, the local store's key
     gif_size: int
     attempt: int = 1
     version: int = CONTRACT_VERSION  # the contract its writer spoke (check_version)
+    # its CID on the pin backend's node (at LANTERN_PIN_CID_VERSION), where the assembler added
+    # it: a pin stage without the file reads it from there. Empty: there is no node.
+    shared_cid: str = ""
 
 
 class _JobReport(faust.Record, abstract=True):

@@ -19,17 +19,21 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def spawn(
-    args: Sequence[str], env: Mapping[str, str], log_path: Path | None = None
+    args: Sequence[str],
+    env: Mapping[str, str],
+    log_path: Path | None = None,
+    cwd: Path = ROOT,
 ) -> subprocess.Popen[bytes]:
-    """``lantern *args`` in a session of its own, its output to ``log_path`` (else inherited)."""
+    """``lantern *args`` in a session of its own, its output to ``log_path`` (else inherited),
+    working in ``cwd`` (the checkout, unless a drill gives each process a folder of its own)."""
     command = [sys.executable, "-m", "lantern", *args]
     if log_path is None:
-        return subprocess.Popen(command, env=dict(env), cwd=ROOT, start_new_session=True)
+        return subprocess.Popen(command, env=dict(env), cwd=cwd, start_new_session=True)
     with log_path.open("wb") as out:
         return subprocess.Popen(
             command,
             env=dict(env),
-            cwd=ROOT,
+            cwd=cwd,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,

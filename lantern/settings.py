@@ -51,7 +51,10 @@ class KafkaSettings:
     partitions: int = 8  # frame tasks spread over these; every topic shares the count
     replication: int = 1
     topic_prefix: str = "lantern"
-    max_message_bytes: int = 8 * 1024 * 1024  # headroom: events carry digests, not blocks
+    # the largest record: a run of frame blocks carried through Kafka (blocks_via=kafka) is
+    # at most 6.3 MB (3 frames of 1023² at 12 bits a pixel; fewer frames per task at larger
+    # sizes), 4.3 MB measured for 10 frames of 512² dense art (README "Design notes")
+    max_message_bytes: int = 8 * 1024 * 1024
     session_timeout_s: float = 6.0  # failover within seconds (see NOTES_KAFKA_FAUST)
     heartbeat_interval_s: float = 2.0
     request_timeout_s: float = 10.0
@@ -131,13 +134,31 @@ _SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 _SASL_MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN")
 
 
+BLOCKS_VIA = ("kafka", "disk")
+
+
 @dataclass(frozen=True)
 class StoreSettings:
-    """The local content-addressed store (the embedded IPFS gateway serves it)."""
+    """The local content-addressed store (the embedded IPFS gateway serves it), and how frame
+    blocks reach the assembler."""
 
     root: Path = Path(".lantern/state/ipfs")
     gateway_url: str = ""  # public gateway base for links; empty: the API's own /ipfs/
+    # "kafka": the blocks' bytes travel in the frames events and the assembler's changelog
+    # (works wherever the workers run); "disk": the render process writes them to
+    # ``blocks_dir`` and the events carry digests only (a claim check: every worker must share
+    # that folder). Measured in bench/blocks.py (README "Design notes").
+    blocks_via: str = "kafka"
     blocks_root: Path | None = None  # frame blocks awaiting assembly; None: beside ``root``
+
+    def __post_init__(self) -> None:
+        via = self.blocks_via.lower()
+        if via not in BLOCKS_VIA:
+            choices = ", ".join(BLOCKS_VIA)
+            raise SettingsEnvError(
+                f"{PREFIX}STORE_BLOCKS_VIA={self.blocks_via!r} is not one of {choices}"
+            )
+        object.__setattr__(self, "blocks_via", via)  # frozen: normalised once
 
     @property
     def blocks_dir(self) -> Path:

@@ -1,10 +1,11 @@
 """Pinning content from the local store through a backend, with Lantern's own checks.
 
-The bytes are already in the local store (keyed by CIDv0). The pinner computes the CID at the
-configured version from that file (streamed), refuses files over the size limit before any
-upload, bounds a whole pin (retries and polling included) by a deadline, and refuses a pin whose
-reported CID differs from its own. A CIDv1 is also linked into the store, so the local gateway
-serves every CID Lantern reports.
+The bytes are in the local store (keyed by CIDv0), or else fetched into it first (``fetch``: a
+GIF assembled by a worker that shares no disk with this one is read from the content node). The
+pinner computes the CID at the configured version from that file (streamed), refuses files over
+the size limit before any upload, bounds a whole pin (retries and polling included) by a
+deadline, and refuses a pin whose reported CID differs from its own. A CIDv1 is also linked
+into the store, so the local gateway serves every CID Lantern reports.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from pinning.backends.base import Content, PinBackend
@@ -45,17 +46,29 @@ class Pinner:
         cid_version: int = 0,
         max_bytes: int = 100 * 1024 * 1024,
         deadline_s: float = 600.0,
+        fetch: Callable[[str], Awaitable[object]] | None = None,
     ) -> None:
         self.store = store
         self.backend = backend
         self.cid_version = cid_version
         self.max_bytes = max_bytes
         self.deadline_s = deadline_s
+        # puts a CID the store lacks into it (raising ContentNotFound if it cannot)
+        self.fetch = fetch
 
     async def pin_stored(
-        self, stored_cid: str, *, name: str, keyvalues: Mapping[str, str] | None = None
+        self,
+        stored_cid: str,
+        *,
+        name: str,
+        keyvalues: Mapping[str, str] | None = None,
+        source: str = "",
     ) -> PinResult:
-        """Pin the content the store holds under ``stored_cid`` (its CIDv0)."""
+        """Pin the content the store holds under ``stored_cid`` (its CIDv0). If the store lacks
+        it and the pinner has a way to (``fetch``), it is fetched first, as ``source`` (the CID
+        it has elsewhere, at whatever version) or else as ``stored_cid``."""
+        if self.fetch is not None and not await asyncio.to_thread(self.store.exists, stored_cid):
+            await self.fetch(source or stored_cid)
         path = await asyncio.to_thread(self.store.path, stored_cid)
         size = path.stat().st_size
         if size > self.max_bytes:

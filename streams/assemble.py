@@ -1,14 +1,17 @@
 """Assemble stage: collect a job's N frame blocks durably and write header + blocks + trailer.
 
 All frames of a job arrive on one partition (keyed by job id), so one agent instance sees them
-all. Each frame's block waits in the block store (``blocks.py``); a changelog-backed table keyed
-by (job, first frame of a run) records the digests of each run of frames as it comes in — not a
-growing list per job, which would rewrite the whole list to the changelog on every run, nor one
-entry per frame, which was 200 changelog messages per 100-frame job (set, then delete) and most
-of the broker's work. A worker killed mid-job loses nothing: whoever takes over the partition
-recovers the table and carries on. A second small table keeps each job's assembly state (which
-frames are in, where each run starts, the GIF's CID once written). The finished GIF goes
-to the content store and only its CID travels on (claim check).
+all. A changelog-backed table keyed by (job, first frame of a run) records each run of frames as
+it comes in — its blocks' bytes with their digests when they travel through Kafka (the default),
+or the digests alone when the blocks wait in a shared block folder (``blocks.py``,
+``LANTERN_STORE_BLOCKS_VIA``) — not a growing list per job, which would rewrite the whole list to
+the changelog on every run, nor one entry per frame, which was 200 changelog messages per
+100-frame job (set, then delete) and most of the broker's work. A worker killed mid-job loses
+nothing: whoever takes over the partition recovers the table, the bytes with it, and carries on.
+A second small table keeps each job's assembly state (which frames are in, where each run
+starts, the GIF's CID once written). The finished GIF goes to the content store — the local
+one, and the pin backend's node when there is one, so that a worker sharing no disk with this
+one can pin it — and only its CID travels on (claim check).
 Progress goes out on the original's scale: 5 → 70 while frames arrive, in steps of 5 %.
 
 What to do with an event is decided by a pure function, ``step(state, event)``, which returns
@@ -25,9 +28,10 @@ deletes the job's ``assemblies`` and ``frame-blocks`` entries — tombstones, wh
 turns into nothing — and its block files. A worker's recovery then replays the jobs in flight,
 not every job ever run. A failed job retried by an operator collects afresh.
 
-A late or redelivered block of a forgotten job is mostly a no-op: its file went with the job, and
-a block whose file is missing is not recorded. One whose file is there (a frame still rendering
-when the job ended, rendered again by a re-drive) starts a partial state that never completes;
+A late or redelivered block of a forgotten job is mostly a no-op on disk: its file went with the
+job, and a block whose file is missing is not recorded. One whose file is there, or whose bytes
+it carries (a frame still rendering when the job ended, rendered again by a re-drive, or
+redelivered after a worker died), starts a partial state that never completes;
 so does a job failed by the watcher, which sends no signal. A sweep every ``SWEEP_INTERVAL_S``
 finds states of the partitions this worker owns with no update for ``STALE_AFTER_S`` and
 sends each a ``stale`` JobEnded, so that here too only the agent writes the tables (a timer may
@@ -58,10 +62,10 @@ from faust.types import AppT, Message, TableT
 from lantern.contract import FrameBlock, JobEnded, JobSpec, PinRequest
 from render import assemble_gif, gif_header
 
-from .blocks import BlockStore
+from .blocks import BlockStore, block_of, decode_run, encode_run
 from .errors import PipelineError
 from .ids import check_job_id, valid_job_id
-from .pipeline import Pipeline
+from .pipeline import Pipeline, is_permanent
 from .topics import ASSEMBLIES_TABLE, BLOCKS_CHANGELOG_CONFIG, BLOCKS_TABLE
 
 __all__ = [
@@ -102,6 +106,8 @@ _partitioner = DefaultPartitioner()
 # which updates a state whose GIF is written: a live job's state is not swept.
 SWEEP_INTERVAL_S = 60.0
 STALE_AFTER_S = 3600.0
+# changelog records of the blocks table held before they are applied, recovering or standing by
+RUNS_BUFFERED = 8
 
 
 class Assembly(faust.Record, serializer="json"):
@@ -119,6 +125,7 @@ class Assembly(faust.Record, serializer="json"):
     count: int = 0
     gif_cid: str = ""
     gif_size: int = 0
+    shared_cid: str = ""  # the GIF's CID on the pin backend's node, if it has one
     generation: int = -1  # the drive whose PinRequest went out last
     drive: int = -1  # the newest drive whose blocks were recorded
     updated_at: float = 0.0
@@ -141,12 +148,14 @@ class Assembly(faust.Record, serializer="json"):
             updated_at=now,
         )
 
-    def assembled(self, gif_cid: str, gif_size: int, generation: int, now: float) -> Assembly:
-        """This state once drive ``generation`` has written the GIF: its CID and size kept, the
-        runs gone (their table entries are dropped next)."""
+    def assembled(
+        self, gif_cid: str, gif_size: int, generation: int, now: float, shared_cid: str = ""
+    ) -> Assembly:
+        """This state once drive ``generation`` has written the GIF: its CIDs and size kept,
+        the runs gone (their table entries are dropped next)."""
         return self.derive(
-            have="0", starts="0", gif_cid=gif_cid, gif_size=gif_size, generation=generation,
-            updated_at=now,
+            have="0", starts="0", gif_cid=gif_cid, gif_size=gif_size, shared_cid=shared_cid,
+            generation=generation, updated_at=now,
         )  # fmt: skip
 
     def run_starts(self) -> list[int]:
@@ -165,10 +174,12 @@ class Assembly(faust.Record, serializer="json"):
 
 @dataclass(frozen=True)
 class RecordRun:
-    """Record a run's digests in the blocks table under ``key`` (``run_key``)."""
+    """Record a run in the blocks table under ``key`` (``run_key``): its digests, and its
+    blocks' bytes (base64) when the event carried them (else they are in the block folder)."""
 
     key: str
     digests: tuple[str, ...]
+    blocks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -258,11 +269,12 @@ def step(
     """The job's state after ``event`` and the actions that get the tables there, in order.
 
     ``state`` is the job's recorded state (None: nothing recorded), ``present`` says whether a
-    frame's block file is in the block store, ``now`` is the time. The state returned is what
-    the tables hold once the actions are applied (None: nothing), except after a ``Finish``,
-    which also records the GIF's CID: it is then the state the GIF is written from, which the
-    tables hold until the Finish is done — so a worker killed before that meets the same event
-    again and finishes the job from the same blocks.
+    frame's block file is in the block store (asked only of a run whose event carries no
+    bytes), ``now`` is the time. The state returned is what the tables hold once the actions
+    are applied (None: nothing), except after a ``Finish``, which also records the GIF's CID:
+    it is then the state the GIF is written from, which the tables hold until the Finish is
+    done — so a worker killed before that meets the same event again and finishes the job from
+    the same blocks.
     """
     if isinstance(event, JobEnded):
         return _end(state, event, now)
@@ -308,15 +320,27 @@ def _collect(
 def _record(
     state: Assembly, frame: FrameBlock, present: Callable[[int], bool], now: float
 ) -> tuple[Assembly, list[Action]]:
-    """The frames of ``frame`` not yet held (whose files are there), as runs to record."""
+    """The frames of ``frame`` not yet held (carried, or whose files are there), as runs to
+    record."""
     actions: list[Action] = []
+    carried = frame.blocks
+    if carried is not None:
+        present = _everywhere  # the bytes are in the event: no file to look for
     for start, digests in new_runs(state, frame.index, frame.digests, present):
-        actions.append(RecordRun(run_key(state.job_id, start), tuple(digests)))
+        blocks: tuple[str, ...] = ()
+        if carried is not None:
+            offset = start - frame.index
+            blocks = tuple(carried[offset : offset + len(digests)])
+        actions.append(RecordRun(run_key(state.job_id, start), tuple(digests), blocks))
         state = state.with_run(start, len(digests), now)
     if actions:  # else a redelivered run: same bytes, counted once
         state = state.derive(drive=max(state.drive, frame.spec.generation))
         actions.append(SaveState(state))
     return state, actions
+
+
+def _everywhere(index: int) -> bool:
+    return True
 
 
 def _progress(spec: JobSpec, before: int, done: int) -> list[Action]:
@@ -343,7 +367,9 @@ def _complete(spec: JobSpec, state: Assembly) -> list[Action]:
 
 def _repin(state: Assembly, spec: JobSpec, now: float) -> tuple[Assembly, list[Action]]:
     """A newer drive (re-drive, operator retry) of a job whose GIF is written: pin it again."""
-    request = PinRequest(spec=spec, gif_cid=state.gif_cid, gif_size=state.gif_size)
+    request = PinRequest(
+        spec=spec, gif_cid=state.gif_cid, gif_size=state.gif_size, shared_cid=state.shared_cid
+    )
     state = state.derive(generation=spec.generation, updated_at=now)
     note = Note(f"re-pin job={spec.job_id} generation={spec.generation}")
     return state, [RequestPin(request), SaveState(state), note]
@@ -532,9 +558,21 @@ def _well_formed_block(block: FrameBlock) -> bool:
             and _whole(block.attempt)
             and isinstance(block.digests, list)
             and all(isinstance(digest, str) for digest in block.digests)
+            and _well_formed_blocks(block.blocks, len(block.digests))
         )
     except (TypeError, ValueError, KeyError, AttributeError):
         return False
+
+
+def _well_formed_blocks(blocks: object, count: int) -> bool:
+    """None (the blocks are on disk), or one text per digest."""
+    if blocks is None:
+        return True
+    return (
+        isinstance(blocks, list)
+        and len(blocks) == count
+        and all(isinstance(block, str) for block in blocks)
+    )
 
 
 def _well_formed_end(ended: JobEnded) -> bool:
@@ -558,11 +596,16 @@ def attach(app: faust.App, pipe: Pipeline, out: faust.TopicT) -> faust.TopicT:
     topic = app.topic(name, schema=schema, partitions=partitions)
     store = BlockStore(pipe.settings.store.blocks_dir)
     blocks = app.Table(
-        BLOCKS_TABLE,  # (job, first frame of a run) → the run's digests, comma-separated
+        BLOCKS_TABLE,  # (job, first frame of a run) → the run (blocks.encode_run)
         key_type=str,
         value_type=str,
         partitions=partitions,
         extra_topic_configs=BLOCKS_CHANGELOG_CONFIG,
+        # faust applies changelog records to a standby copy (and in a recovery) in batches,
+        # holding them until 1,000 have come: with runs of a few MB each that held every block
+        # in flight twice over (workers grew past 1 GB with 20 jobs); a few at a time instead
+        recovery_buffer_size=RUNS_BUFFERED,
+        standby_buffer_size=RUNS_BUFFERED,
     )
     assemblies = app.Table(
         ASSEMBLIES_TABLE,  # job → its Assembly, while the job is in flight
@@ -646,8 +689,8 @@ class Applier:
     async def apply(self, action: Action) -> None:
         """Carry out one action."""
         match action:
-            case RecordRun(key, digests):
-                self.blocks[key] = ",".join(digests)
+            case RecordRun(key, digests, blocks):
+                self.blocks[key] = encode_run(digests, blocks)
             case SaveState(state):
                 self.assemblies[state.job_id] = state
             case DeleteState(job_id):
@@ -676,22 +719,48 @@ class Applier:
         ``guard``: every block is in, ``encoding`` is reported, nothing is written yet.
         """
         self.pipe.enter("assemble.finish", spec)
-        job_id, total = spec.job_id, spec.frames
-        digests = [d for key in run_keys(state) for d in self.blocks[key].split(",")]
-        if len(digests) != total:
-            found = f"{len(digests)} frame blocks recorded for {total} frames"
-            raise PipelineError(found, job_id=job_id)
-        gif = await asyncio.to_thread(_write_gif, self.store, spec, digests)
+        job_id = spec.job_id
+        runs = [self.blocks[key] for key in run_keys(state)]  # a KeyError: retried
+        gif = await asyncio.to_thread(_write_gif, self.store, spec, runs)
         gif_cid = await asyncio.to_thread(self.pipe.store.put, gif, content_type="image/gif")
-        request = PinRequest(spec=spec, gif_cid=gif_cid, gif_size=len(gif))
+        shared = await self._share(job_id, gif_cid)
+        request = PinRequest(spec=spec, gif_cid=gif_cid, gif_size=len(gif), shared_cid=shared)
         await self.pipe.publish(self.out, job_id, request)
         detail = f"GIF of {len(gif)} bytes"
         await self.pipe.report(job_id, "pinning", 70, stage="assemble", detail=detail)
         log.info("assembled job=%s bytes=%d cid=%s", job_id, len(gif), gif_cid)
-        self.assemblies[job_id] = state.assembled(gif_cid, len(gif), spec.generation, time.time())
+        self.assemblies[job_id] = state.assembled(
+            gif_cid, len(gif), spec.generation, time.time(), shared_cid=shared
+        )
+
+    async def _share(self, job_id: str, gif_cid: str) -> str:
+        """Add the GIF to the pin backend's node (if it has one), for whichever worker pins the
+        job: its CID there, or "". A node that is away fails the Finish, which is retried from
+        the blocks held; one that refuses for good (credentials, another CID) is left to the pin
+        stage, which meets the same refusal and fails the job where it belongs, at ``pin``."""
+        path = await asyncio.to_thread(self.pipe.store.path, gif_cid)
+        name = f"gen1-{job_id}.gif"
+        try:
+            return await self.pipe.shared.share(path, name=name, content_type="image/gif")
+        except Exception as exc:
+            if not is_permanent(exc):
+                raise
+            log.warning("GIF of job=%s not added to the node: %s", job_id, exc)
+            return ""
 
 
-def _write_gif(store: BlockStore, spec: JobSpec, digests: list[str]) -> bytes:
-    """Header + the blocks in frame order + trailer (blocking: reads the block store)."""
+def _write_gif(store: BlockStore, spec: JobSpec, runs: list[str]) -> bytes:
+    """Header + the blocks of the table's ``runs`` in frame order + trailer, each block checked
+    against its digest (blocking, so in a thread: decodes the carried blocks, reads the others
+    from the block store). PipelineError unless the runs hold exactly the job's frames."""
+    frames = [item for run in runs for item in decode_run(run)]
+    job_id, total = spec.job_id, spec.frames
+    if len(frames) != total:
+        found = f"{len(frames)} frame blocks recorded for {total} frames"
+        raise PipelineError(found, job_id=job_id)
     header = gif_header(int(spec.options["size"]), bytes.fromhex(spec.palette), loop=0)
-    return assemble_gif(header, (store.get(spec.job_id, i, d) for i, d in enumerate(digests)))
+    blocks = (
+        block_of(store, job_id, index, digest, carried)
+        for index, (digest, carried) in enumerate(frames)
+    )
+    return assemble_gif(header, blocks)

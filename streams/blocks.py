@@ -1,10 +1,19 @@
-"""Frame blocks between the render and assemble stages, on disk beside the content store.
+"""Frame blocks between the render and assemble stages: carried through Kafka, or on disk.
 
-A claim check: a 512² block is ~130 KB, and sending each through the ``frames`` topic and again
-through the assembler's changelog cost more CPU (broker, JSON, base64) than rendering it. The
-render process writes the block here and the event carries only its digest; the assembler's
-table keeps each run's digests, and reads the blocks back when the job is complete. Workers
-share this folder as they share the content store (one machine, or a shared volume).
+``LANTERN_STORE_BLOCKS_VIA`` chooses the way (README "Design notes", ``bench/blocks.py``):
+
+- ``kafka`` (the default, works wherever the workers run): the render process returns each
+  block's bytes, base64, with its digest (``render_carried``); they travel in the ``frames``
+  event, and the assembler keeps them in its changelog-backed table (``encode_run``), so a
+  worker taking a partition over recovers them from the changelog like any other state.
+- ``disk``: a claim check. The render process writes the block to a folder beside the content
+  store (``BlockStore``, ``render_to_store``) and the event carries only its digest; the
+  assembler reads the blocks back when the job is complete. Every worker must share that
+  folder (one machine, or a shared volume): a worker that does not finds no file.
+
+Either way the assembler checks every block against its digest before it writes the GIF
+(``block_of``), and a table entry says which way its run came, so workers configured
+differently, or an upgrade from digests-only entries, still assemble.
 
 Job ids and frame indexes come from events, and they name files: every method checks them
 (``streams/ids.py``: 32 lowercase hex; an index is an int ≥ 0) and that the path it makes
@@ -14,6 +23,8 @@ failed) and touches nothing outside the store.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import os
 import shutil
@@ -25,7 +36,15 @@ from render import Gen1Settings, RenderOptions, render_blocks
 from .errors import PipelineError
 from .ids import InvalidJobId, check_job_id
 
-__all__ = ["BlockStore", "InvalidBlockPath", "render_to_store"]
+__all__ = [
+    "BlockStore",
+    "InvalidBlockPath",
+    "block_of",
+    "decode_run",
+    "encode_run",
+    "render_carried",
+    "render_to_store",
+]
 
 
 class InvalidBlockPath(InvalidJobId):
@@ -75,9 +94,7 @@ class BlockStore:
             data = path.read_bytes()
         except FileNotFoundError as exc:
             raise PipelineError(f"frame {index} block missing", job_id=job_id) from exc
-        if hashlib.sha256(data).hexdigest() != digest:
-            raise PipelineError(f"frame {index} block does not match its digest", job_id=job_id)
-        return data
+        return _checked(data, digest, job_id, index)
 
     def drop(self, job_id: str) -> None:
         """Forget every block of the job."""
@@ -107,3 +124,58 @@ def render_to_store(
     store.folder(job_id)  # a forged job id fails before any rendering, not after
     blocks = render_blocks(settings, options, palette, start, stop)
     return [store.put(job_id, start + i, block) for i, block in enumerate(blocks)]
+
+
+def render_carried(
+    settings: Gen1Settings,
+    options: RenderOptions,
+    palette: bytes,
+    start: int,
+    stop: int,
+) -> tuple[list[str], list[str]]:
+    """Render the blocks of frames ``start``..``stop``−1: their digests and their bytes as
+    base64, for the ``frames`` event to carry. Runs in the render pool, so hashing and encoding
+    stay off the worker's event loop."""
+    blocks = render_blocks(settings, options, palette, start, stop)
+    digests = [hashlib.sha256(block).hexdigest() for block in blocks]
+    return digests, [base64.b64encode(block).decode("ascii") for block in blocks]
+
+
+# A run in the assembler's table: one item per frame, comma-separated; an item is the block's
+# digest, followed by ":" and its bytes in base64 when the block came through Kafka. Neither
+# hex nor base64 holds "," or ":", and entries written before blocks travelled (digests
+# only) read as blocks on disk.
+
+
+def encode_run(digests: tuple[str, ...] | list[str], blocks: tuple[str, ...] | list[str]) -> str:
+    """The table's value for a run: digests alone (blocks on disk) or with their bytes."""
+    if not blocks:
+        return ",".join(digests)
+    return ",".join(f"{digest}:{block}" for digest, block in zip(digests, blocks, strict=True))
+
+
+def decode_run(value: str) -> list[tuple[str, str | None]]:
+    """(digest, base64 bytes or None when the block is on disk) of each frame of a run."""
+    items = []
+    for item in value.split(","):
+        digest, sep, block = item.partition(":")
+        items.append((digest, block if sep else None))
+    return items
+
+
+def block_of(store: BlockStore, job_id: str, index: int, digest: str, carried: str | None) -> bytes:
+    """Frame ``index``'s block: decoded from ``carried`` (base64), else read from the block
+    store; PipelineError if it is missing, undecodable or not the bytes its digest names."""
+    if carried is None:
+        return store.get(job_id, index, digest)
+    try:
+        data = base64.b64decode(carried, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise PipelineError(f"frame {index} block is not base64", job_id=job_id) from exc
+    return _checked(data, digest, job_id, index)
+
+
+def _checked(data: bytes, digest: str, job_id: str, index: int) -> bytes:
+    if hashlib.sha256(data).hexdigest() != digest:
+        raise PipelineError(f"frame {index} block does not match its digest", job_id=job_id)
+    return data

@@ -17,8 +17,8 @@ reported, and the GIF is not yet recorded. No stage-entry point can see that mom
 only once the assembler's step has decided, from the job's state, to finish the job — so the
 assembler passes the same hook at the entry of applying its ``Finish`` action. That is the
 agent's applier, not its decision logic: the step stays pure, and the drill stays here. The
-crash leaves a mark in the block store (which the workers share), so that the worker taking
-over the job finishes it instead of dying in turn.
+crash leaves a mark in the block folder (which the drills' workers, on one machine, share), so
+that the worker taking over the job finishes it instead of dying in turn.
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
 """Pin stage: pin the GIF, build and pin its ERC-721 metadata, report the job completed.
 
 The backend (``LANTERN_PIN_BACKEND``: local, pinata, kubo, psa) is built when the stage is
-attached, so a misconfigured worker refuses to start. The GIF is already in the local content
-store (the assembler put it there), so a failed pin never re-renders anything: a retry pins
-the stored file again, which content addressing makes a no-op where it had succeeded.
+attached, so a misconfigured worker refuses to start. The GIF is already in the content store:
+this worker's own when it assembled the job, else the pin backend's node, to which the assembler
+added it and from which it is fetched (workers sharing no disk, after a rebalance). So a failed
+pin never re-renders anything: a retry pins the stored file again, which content addressing
+makes a no-op where it had succeeded.
 Metadata is serialised canonically, so the same job always yields the same metadata CID.
 
 Once a job has ended here — reported ``completed``, or dead-lettered (``failed``) — the stage
@@ -47,6 +49,7 @@ def attach(app: faust.App, pipe: Pipeline) -> faust.TopicT:
         cid_version=config.cid_version,
         max_bytes=config.max_bytes,
         deadline_s=config.deadline_s,
+        fetch=partial(pipe.shared.fetch, pipe.store, max_bytes=config.max_bytes),
     )
 
     @app.agent(topic, name="lantern.pin")
@@ -88,7 +91,10 @@ async def _pin_job(pipe: Pipeline, pinner: Pinner, request: PinRequest) -> None:
         "renderer_version": RENDERER_VERSION,
     }
     gif = await pinner.pin_stored(
-        request.gif_cid, name=f"gen1-{spec.job_id}.gif", keyvalues=keyvalues | {"kind": "image"}
+        request.gif_cid,
+        name=f"gen1-{spec.job_id}.gif",
+        keyvalues=keyvalues | {"kind": "image"},
+        source=request.shared_cid,  # where the assembler added it, for a worker without it
     )
     await pipe.report(spec.job_id, "pinning", 85, stage="pin", detail=f"GIF pinned ({backend})")
     metadata = build_metadata(

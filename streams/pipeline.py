@@ -24,6 +24,7 @@ import faust
 from lantern.contract import DeadLetter, RetryEnvelope, StatusEvent, check_version
 from lantern.settings import Settings
 from monitoring.metrics import WorkerMetrics
+from pinning.gateway import SharedContent
 from pinning.store import LocalStore
 from render import RenderOptions
 from render.errors import SettingsError
@@ -124,6 +125,12 @@ class Pipeline:
         await self.publish(self.status_topic, job_id, event)
         if state == "completed":
             self.metrics.jobs_completed.inc()
+
+    @cached_property
+    def shared(self) -> SharedContent:
+        """What the workers share besides Kafka: the pin backend's node, if it has one (the
+        assembler adds each GIF to it, the pin stage reads it from there when it lacks it)."""
+        return SharedContent.create(self.settings.pin, self.settings.store.gateway_url)
 
     @cached_property
     def faults(self) -> Faults:

@@ -1,10 +1,12 @@
 """Render stage: draw one frame, quantize it to the job's palette, LZW-encode its GIF block.
 
 Frames are independent once the palette is fixed, so this agent scales with partitions and
-workers; each worker runs several frames at once in its process pool. The block (~130 KB at
-512²) goes to the block store (``blocks.py``, a claim check); the event that tells the assembler
-carries its digest, keyed by job id, so all of a job's frames meet in one partition. A task
-dead-lettered here has failed its job: the assembler is told to forget it (``JobEnded``).
+workers; each worker runs several frames at once in its process pool. The blocks (~150 KB a
+frame at 512²) travel to the assembler in the event itself, base64 with their digests
+(``LANTERN_STORE_BLOCKS_VIA=kafka``), or wait in the block folder while the event carries their
+digests (``disk``, a claim check for workers sharing that folder; ``blocks.py``). The event is
+keyed by job id, so all of a job's frames meet in one partition. A task dead-lettered here has
+failed its job: the assembler is told to forget it (``JobEnded``).
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ import faust
 
 from lantern.contract import FrameBlock, FrameTask, JobEnded
 
-from .blocks import render_to_store
-from .ids import valid_job_id
+from .blocks import render_carried, render_to_store
+from .ids import check_job_id, valid_job_id
 from .lanes import Lane
 from .pipeline import Pipeline
 
@@ -53,21 +55,23 @@ def attach(app: faust.App, pipe: Pipeline, out: faust.TopicT, lane: Lane) -> fau
 
 
 async def _render(pipe: Pipeline, out: faust.TopicT, task: FrameTask, lane: Lane) -> None:
-    """Render the task's frames into the block store and tell the assembler their digests."""
+    """Render the task's frames and tell the assembler: their bytes and digests (blocks via
+    Kafka), or their digests once they are in the block folder (via disk)."""
     spec = task.spec
+    job_id = check_job_id(spec.job_id)  # a forged id fails before any rendering
     settings, options = spec.parsed()
     stop = min(task.index + task.count, spec.frames)
-    digests: list[str] = await pipe.run(
-        render_to_store,
-        pipe.settings.store.blocks_dir,
-        spec.job_id,
-        settings,
-        options,
-        bytes.fromhex(spec.palette),
-        task.index,
-        stop,
-        lane=lane,
-    )
-    frame = FrameBlock(spec=spec, index=task.index, digests=digests)
+    palette = bytes.fromhex(spec.palette)
+    blocks: list[str] | None = None
+    if pipe.settings.store.blocks_via == "kafka":
+        digests, blocks = await pipe.run(
+            render_carried, settings, options, palette, task.index, stop, lane=lane
+        )
+    else:
+        root = pipe.settings.store.blocks_dir
+        digests = await pipe.run(
+            render_to_store, root, job_id, settings, options, palette, task.index, stop, lane=lane
+        )
+    frame = FrameBlock(spec=spec, index=task.index, digests=digests, blocks=blocks)
     await pipe.publish(out, spec.job_id, frame)
     pipe.metrics.frames.inc(len(digests))

@@ -201,8 +201,9 @@ async def test_a_transient_outage_is_retried_without_rerendering(
     pinned: PinnedLantern,
 ) -> None:
     # Both HTTP attempts of the first stage attempt get a 503: the stage retries later
-    # from the GIF already in the store, and the job completes.
-    main = {"pinata": "/pinning/pinFileToIPFS", "kubo": "/api/v0/add", "psa": "/pins"}
+    # from the GIF already in the store, and the job completes. (Kubo's `add` is met first by
+    # the assembler, which adds the GIF to the node: below; its pin is `pin/add`.)
+    main = {"pinata": "/pinning/pinFileToIPFS", "kubo": "/api/v0/pin/add", "psa": "/pins"}
     pinned.fake.fail(*[Fault(503, path=main[pinned.backend])] * 2)
     async with aiohttp.ClientSession() as http:
         job_id = await submit(http, pinned.base_url, body("#669933"))
@@ -220,3 +221,24 @@ async def test_a_transient_outage_is_retried_without_rerendering(
     assert "503" in log
     assert log.count(f"assembled job={job_id}") == 1
     assert f"retrying job={job_id} stage=render" not in log
+
+
+async def test_a_node_away_while_the_gif_is_added_is_retried_from_the_blocks_held(
+    pinned: PinnedLantern,
+) -> None:
+    """The assembler adds each GIF to the pin backend's node for whichever worker pins it
+    (README "Running beyond one machine"): a node that answers 503 fails the GIF's writing,
+    which is retried from the blocks the assembler holds, with no re-render."""
+    if not isinstance(pinned.fake, FakeKubo):
+        pytest.skip("only a backend with a node has the GIF added as it is written")
+    pinned.fake.fail(*[Fault(503, path="/api/v0/add")] * 2)
+    async with aiohttp.ClientSession() as http:
+        job_id = await submit(http, pinned.base_url, body("#2299aa"))
+        job, seen = await wait_done(http, pinned.base_url, job_id)
+    assert job["state"] == "completed", job
+    assert seen == sorted(seen)
+    log = pinned.worker_log.read_text()
+    assert f"retrying job={job_id} stage=assemble attempt=1" in log
+    assert log.count(f"assembled job={job_id}") == 1
+    assert f"retrying job={job_id} stage=render" not in log
+    assert job["result"]["gif_cid"] in pinned.fake.pins

@@ -48,11 +48,6 @@ KAFKA_POM = ROOT / "streams" / "kafka" / "pom.xml"
 SCHEMA = ROOT / "tests" / "fixtures" / "compose-spec" / "compose-spec.json"
 SCHEMA_SHA256 = "d549057ebc2925f39f62799eab0db7b9e2c18b35b6c00595199116da3ed10e64"
 
-# LANTERN_STORE_BLOCKS_VIA (frame blocks through Kafka instead of a shared folder) is the one
-# variable compose sets ahead of its setting in lantern/settings.py: remove it from here once
-# StoreSettings has the field, and the tests below check it like every other.
-PENDING_SETTINGS = {"LANTERN_STORE_BLOCKS_VIA"}
-
 VARIABLE = re.compile(r"\bLANTERN_[A-Z0-9_]+\b")
 # ${NAME}, ${NAME:-default}, ${NAME-default}: compose's interpolation, unset variables assumed
 INTERPOLATION = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::?-(?P<default>[^}]*))?\}")
@@ -100,9 +95,8 @@ def environment(service: dict[str, Any]) -> dict[str, str]:
 
 
 def settings_of(service: dict[str, Any]) -> Settings:
-    """The settings a Lantern service runs with (what is pending left out)."""
-    env = environment(service)
-    return Settings.from_env({k: v for k, v in env.items() if k not in PENDING_SETTINGS})
+    """The settings a Lantern service runs with."""
+    return Settings.from_env(environment(service))
 
 
 def volume_mounts(service: dict[str, Any]) -> list[tuple[str, str]]:
@@ -187,7 +181,7 @@ def test_every_lantern_variable_is_a_setting() -> None:
     for path in (COMPOSE, DOCKERFILE, PROMETHEUS):
         used |= set(VARIABLE.findall(path.read_text()))
     assert "LANTERN_KAFKA_BOOTSTRAP" in used
-    unknown = used - setting_names() - PENDING_SETTINGS
+    unknown = used - setting_names()
     assert not unknown, f"not settings in lantern/settings.py: {sorted(unknown)}"
 
 
@@ -204,7 +198,7 @@ def test_the_settings_of_each_lantern_service_parse(
     public = urlsplit(settings.api.base_url)
     assert public.scheme in {"http", "https"}
     assert public.hostname not in {None, "0.0.0.0", "::", "kafka-1", "api"}
-    assert environment(services[name])["LANTERN_STORE_BLOCKS_VIA"] == "kafka"
+    assert settings.store.blocks_via == "kafka"  # frame blocks need no folder in common
 
 
 def test_the_public_url_comes_from_the_shell(compose: dict[str, Any]) -> None:

@@ -142,3 +142,11 @@ def test_plaintext_refuses_stray_credentials() -> None:
         Settings.from_env({"LANTERN_KAFKA_BOOTSTRAP": "k:9092", "LANTERN_KAFKA_SASL_USERNAME": "u"})
     with pytest.raises(SettingsEnvError, match="LANTERN_KAFKA_SSL_CERTFILE given"):
         Settings.from_env({"LANTERN_KAFKA_BOOTSTRAP": "k:9092", "LANTERN_KAFKA_SSL_CERTFILE": "c"})
+
+
+def test_frame_blocks_travel_through_kafka_unless_told_otherwise() -> None:
+    assert Settings.from_env({}).store.blocks_via == "kafka"  # works wherever workers run
+    disk = Settings.from_env({"LANTERN_STORE_BLOCKS_VIA": "Disk"}).store
+    assert disk.blocks_via == "disk"
+    with pytest.raises(SettingsEnvError, match=r"LANTERN_STORE_BLOCKS_VIA='nfs'.*kafka, disk"):
+        Settings.from_env({"LANTERN_STORE_BLOCKS_VIA": "nfs"})

@@ -46,6 +46,20 @@ def block(start: int, count: int = 10, generation: int = 0, frames: int = FRAMES
     )
 
 
+def payloads(start: int, stop: int) -> list[str]:
+    return [f"b{i}" for i in range(start, stop)]
+
+
+def carried(start: int, count: int = 10, generation: int = 0, frames: int = FRAMES) -> FrameBlock:
+    """A run whose event carries its blocks' bytes (blocks via Kafka)."""
+    return FrameBlock(
+        spec=spec(generation, frames),
+        index=start,
+        digests=digests(start, start + count),
+        blocks=payloads(start, start + count),
+    )
+
+
 def ended(how: str, generation: int = 0) -> JobEnded:
     return JobEnded(job_id=JOB, how=how, generation=generation)
 
@@ -57,6 +71,7 @@ class Agent:
 
     state: Assembly | None = None
     runs: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    carried: dict[str, tuple[str, ...]] = field(default_factory=dict)  # the runs' bytes, if any
     files: set[int] = field(default_factory=lambda: set(range(FRAMES)))
     sent: list[Action] = field(default_factory=list)  # reports, pin requests, notes
 
@@ -70,8 +85,9 @@ class Agent:
     def apply(self, actions: list[Action]) -> None:
         for action in actions:
             match action:
-                case RecordRun(key, run):
+                case RecordRun(key, run, blocks):
                     self.runs[key] = run
+                    self.carried[key] = blocks
                 case SaveState(state):
                     self.state = state
                 case DeleteState():
@@ -79,6 +95,7 @@ class Agent:
                 case DropRuns(keys):
                     for key in keys:
                         self.runs.pop(key, None)
+                        self.carried.pop(key, None)
                 case Finish(finished, state):
                     self.sent.append(action)
                     cid = gif_of(self.gif_digests(state))
@@ -293,6 +310,13 @@ def test_a_block_of_a_newer_drive_pins_the_written_gif_again() -> None:
     ]
 
 
+def test_a_newer_drive_asks_for_the_gif_where_the_assembler_added_it() -> None:
+    held = written(0).derive(shared_cid="bafk-on-the-node")
+    _, actions = step(held, block(10, generation=1), present=set().__contains__, now=NOW)
+    [pin] = [a for a in actions if isinstance(a, RequestPin)]
+    assert pin.request.shared_cid == "bafk-on-the-node" and pin.request.gif_cid == "Qm"
+
+
 # ── the job's end ─────────────────────────────────────────────────────────────────────────────
 
 
@@ -362,3 +386,69 @@ def test_after_a_failure_an_operator_retry_collects_afresh() -> None:
     for start in (0, 10, 20):
         agent.feed(block(start, generation=1))
     assert agent.state is not None and agent.state.gif_cid and agent.state.generation == 1
+
+
+# ── blocks carried through Kafka ──────────────────────────────────────────────────────────────
+
+
+def test_a_run_carrying_its_blocks_records_their_bytes_and_looks_for_no_file() -> None:
+    def present(index: int) -> bool:
+        raise AssertionError("looked for a block file of a run that carries its bytes")
+
+    state, actions = step(None, carried(0), present=present, now=NOW)
+    assert state is not None and state.count == 10
+    record = RecordRun(run_key(JOB, 0), tuple(digests(0, 10)), tuple(payloads(0, 10)))
+    assert actions[:2] == [record, SaveState(state)]
+
+
+def test_a_carried_run_overlapping_held_frames_records_only_the_new_blocks() -> None:
+    agent = Agent(files=set())
+    agent.feed(carried(5, 5))  # frames 5-9
+    actions = agent.feed(carried(0, 15))  # frames 0-14 from a worker with longer runs
+    records = [a for a in actions if isinstance(a, RecordRun)]
+    assert records == [
+        RecordRun(run_key(JOB, 0), tuple(digests(0, 5)), tuple(payloads(0, 5))),
+        RecordRun(run_key(JOB, 10), tuple(digests(10, 15)), tuple(payloads(10, 15))),
+    ]
+
+
+def test_a_redelivered_carried_run_records_nothing() -> None:
+    agent = Agent(files=set())
+    agent.feed(carried(0))
+    assert agent.feed(carried(0)) == []
+
+
+def test_runs_on_disk_and_carried_runs_make_one_gif() -> None:
+    # workers configured differently (or a change of the setting mid-job): each run says how
+    agent = Agent(files=set(range(10)))
+    agent.feed(block(0))
+    agent.feed(carried(10))
+    actions = agent.feed(carried(20))
+    assert "Finish" in kinds(actions)
+    assert agent.state is not None and agent.state.gif_cid == gif_of(digests(0, 30))
+    assert agent.runs == {} and agent.carried == {}  # forgotten once the GIF is written
+
+
+def test_a_worker_taking_over_finishes_from_the_runs_it_recovered() -> None:
+    # no file anywhere: the recovered tables (the state, the runs with their bytes) are all a
+    # worker that shares no disk with the first one has
+    first = Agent(files=set())
+    first.feed(carried(0))
+    first.feed(carried(10))
+    successor = Agent(
+        state=first.state, runs=dict(first.runs), carried=dict(first.carried), files=set()
+    )
+    actions = successor.feed(carried(20))
+    finish = next(a for a in actions if isinstance(a, Finish))
+    assert finish.state.run_starts() == [0, 10, 20]
+    assert successor.state is not None and successor.state.gif_cid == gif_of(digests(0, 30))
+
+
+def test_a_carried_block_after_the_job_finished_starts_a_partial_state_the_sweep_takes() -> None:
+    agent = collecting(0, 10)
+    agent.feed(ended("finished"))
+    agent.feed(carried(20))  # a run rendered again after a worker died, arriving late
+    assert agent.state is not None and agent.state.count == 10 and not agent.state.gif_cid
+    later = NOW + 3601
+    agent.feed(ended("stale"), now=later)
+    assert agent.state is None and agent.runs == {} and agent.carried == {}

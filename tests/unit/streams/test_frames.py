@@ -51,6 +51,21 @@ def test_both_record_types_decode_by_their_namespace(app: faust.App) -> None:
     assert read_event(decode(app, ended.dumps())) == ended
 
 
+def test_a_block_carrying_its_bytes_decodes_with_them(app: faust.App) -> None:
+    block = FrameBlock(spec=spec(), index=10, digests=["d10", "d11"], blocks=["AAE=", "AgM="])
+    event = read_event(decode(app, block.dumps()))
+    assert event == block
+    assert isinstance(event, FrameBlock) and event.blocks == ["AAE=", "AgM="]
+
+
+def test_a_block_without_bytes_is_one_on_disk(app: faust.App) -> None:
+    # as a worker with blocks via disk writes it, or a version before blocks travelled
+    wire = json.loads(FrameBlock(spec=spec(), index=1, digests=["d1"]).dumps())
+    wire.pop("blocks")
+    event = read_event(decode(app, json.dumps(wire).encode()))
+    assert isinstance(event, FrameBlock) and event.blocks is None
+
+
 @pytest.mark.parametrize(("index", "how"), [(-1, "failed"), (-2, "finished"), (-3, "stale")])
 def test_a_signal_of_an_earlier_version_reads_as_the_jobs_end(
     app: faust.App, index: int, how: str
@@ -101,6 +116,10 @@ def test_another_record_type_and_forged_fields_are_skipped(app: faust.App) -> No
         {**block, "digests": "d1"},
         {**block, "digests": [1]},
         {**block, "attempt": "2"},
+        {**block, "blocks": "AAE="},  # not a list
+        {**block, "blocks": []},  # not one per digest
+        {**block, "blocks": ["AAE=", "AgM="]},
+        {**block, "blocks": [7]},
         {**ended, "job_id": 7},
         {**ended, "how": None},
         {**ended, "generation": "0"},

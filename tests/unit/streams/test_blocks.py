@@ -1,0 +1,116 @@
+"""Frame blocks between render and assemble: carried through Kafka or left on disk, the table's
+entries for both, the checks on the way back, and the largest event a job can make."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import random
+from pathlib import Path
+
+import pytest
+
+from lantern.contract import FrameBlock, JobSpec
+from lantern.settings import KafkaSettings
+from render import Gen1Settings, RenderOptions, plan_palette, render_blocks
+from streams.blocks import (
+    BlockStore,
+    block_of,
+    decode_run,
+    encode_run,
+    render_carried,
+    render_to_store,
+)
+from streams.errors import PipelineError
+from streams.lanes import frames_per_task
+
+JOB = "0123456789abcdef0123456789abcdef"
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_carried_blocks_are_the_bytes_the_block_store_would_hold(tmp_path: Path) -> None:
+    settings, options = Gen1Settings(), RenderOptions(size=64, frames=6)
+    palette = plan_palette(settings, options)
+    digests, carried = render_carried(settings, options, palette, 2, 5)
+    on_disk = render_to_store(tmp_path, JOB, settings, options, palette, 2, 5)
+    expected = render_blocks(settings, options, palette, 2, 5)
+    assert digests == on_disk == [sha(block) for block in expected]
+    assert [base64.b64decode(block) for block in carried] == expected
+
+
+def test_a_run_entry_says_which_way_each_block_came() -> None:
+    assert decode_run(encode_run(("d0", "d1"), ())) == [("d0", None), ("d1", None)]
+    carried = encode_run(["d0", "d1"], ["AAE=", "Ag+/"])
+    assert carried == "d0:AAE=,d1:Ag+/"
+    assert decode_run(carried) == [("d0", "AAE="), ("d1", "Ag+/")]
+    # an entry written before blocks travelled: digests only, the blocks on disk
+    assert decode_run("d0,d1,d2") == [("d0", None), ("d1", None), ("d2", None)]
+
+
+def test_a_carried_block_is_checked_against_its_digest(tmp_path: Path) -> None:
+    store = BlockStore(tmp_path)
+    data = b"\x21\xf9\x04 block bytes"
+    encoded = base64.b64encode(data).decode()
+    assert block_of(store, JOB, 0, sha(data), encoded) == data
+    with pytest.raises(PipelineError, match="frame 3 block does not match its digest"):
+        block_of(store, JOB, 3, sha(b"other bytes"), encoded)
+    with pytest.raises(PipelineError, match="frame 4 block is not base64"):
+        block_of(store, JOB, 4, sha(data), "not base64!")
+
+
+def test_a_block_without_bytes_is_read_from_the_block_store(tmp_path: Path) -> None:
+    store = BlockStore(tmp_path)
+    digest = store.put(JOB, 7, b"on disk")
+    assert block_of(store, JOB, 7, digest, None) == b"on disk"
+    with pytest.raises(PipelineError, match="frame 8 block missing"):
+        block_of(store, JOB, 8, digest, None)  # a worker that does not share the folder
+
+
+def _largest_block(size: int) -> int:
+    """The most bytes one frame's block can take: every pixel its own 12-bit LZW code (GIF's
+    widest), a clear code every 4,093 codes, a length byte per 255 bytes of data, and the
+    graphic control extension, image descriptor, code size and terminator around them."""
+    codes = size * size + size * size // 4093 + 2
+    data = -(-codes * 12 // 8)
+    return data + -(-data // 255) + 8 + 10 + 1 + 1
+
+
+def test_the_largest_run_any_job_can_send_fits_in_one_kafka_message() -> None:
+    """A task carries fewer frames at larger sizes; the worst run of every size, at the bound
+    on a block's bytes, base64 in its event, is under ``max_message_bytes`` (the topic's, the
+    changelog's, the producer's and the consumer's limit)."""
+    limit = KafkaSettings().max_message_bytes
+    worst = max(
+        range(64, 1025),
+        key=lambda size: (
+            _largest_block(size) * frames_per_task(RenderOptions(size=size, frames=1000), 10)
+        ),
+    )
+    options = RenderOptions(size=worst, frames=1000)
+    count = frames_per_task(options, 10)
+    rng = random.Random(worst)
+    blocks = [rng.randbytes(_largest_block(worst)) for _ in range(count)]
+    spec = JobSpec(
+        job_id=JOB,
+        settings=Gen1Settings().to_dict(),
+        options=options.to_dict(),
+        wallet="0x52908400098527886E0F7030069857D2E4169EE7",
+        palette="ff" * 768,
+        submitted_at=1.0e9,
+        generation=99,
+    )
+    event = FrameBlock(
+        spec=spec,
+        index=990,
+        digests=[sha(block) for block in blocks],
+        blocks=[base64.b64encode(block).decode() for block in blocks],
+    )
+    size = len(event.dumps())
+    assert (worst, count) == (1023, 3)  # 10 × 512² / 1023² = 2.505 frames, rounded to 3
+    assert size < 0.8 * limit, f"{size} bytes against a limit of {limit}"
+    # the assembler's table entry for the run is no larger than the event
+    entry = encode_run(event.digests, event.blocks or [])
+    assert len(entry) < size
