@@ -23,12 +23,11 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 from urllib.parse import urlsplit
 
 import aiohttp
 
-from pinning.backends import kubo
+from pinning.backends import PinConfig, kubo
 from pinning.backends.base import Content
 from pinning.backends.http import RetryPolicy, Service
 from pinning.backends.kubo import KuboBackend
@@ -40,7 +39,6 @@ __all__ = [
     "HOP",
     "GatewayFailed",
     "Gateways",
-    "NodeConfig",
     "SharedContent",
     "gateway_base",
     "node_rpc",
@@ -57,29 +55,6 @@ _NODE_GATEWAYS: dict[str, str] = {}
 _HOST_PROTOCOLS = frozenset({"ip4", "ip6", "dns", "dns4", "dns6"})
 
 
-class NodeConfig(Protocol):
-    """What is read of the pin settings (``lantern.settings.PinSettings``)."""
-
-    @property
-    def backend(self) -> str: ...
-    @property
-    def url(self) -> str: ...
-    @property
-    def token(self) -> str: ...
-    @property
-    def timeout_s(self) -> float: ...
-    @property
-    def provider_url(self) -> str: ...
-    @property
-    def attempts(self) -> int: ...
-    @property
-    def backoff_s(self) -> float: ...
-    @property
-    def backoff_max_s(self) -> float: ...
-    @property
-    def cid_version(self) -> int: ...
-
-
 class GatewayFailed(Exception):
     """A gateway could not answer (neither the content nor a plain "not found")."""
 
@@ -88,7 +63,7 @@ class GatewayFailed(Exception):
         self.timeout = timeout
 
 
-def node_rpc(pin: NodeConfig) -> str:
+def node_rpc(pin: PinConfig) -> str:
     """The RPC URL of the Kubo node that holds what Lantern pins, or "" if there is none."""
     if pin.backend == "kubo":
         return (pin.url or kubo.DEFAULT_URL).rstrip("/")
@@ -97,7 +72,7 @@ def node_rpc(pin: NodeConfig) -> str:
     return ""
 
 
-def _node_token(pin: NodeConfig) -> str:
+def _node_token(pin: PinConfig) -> str:
     return pin.token if pin.backend == "kubo" else ""  # a PSA's token is not its provider's
 
 
@@ -120,7 +95,7 @@ class Gateways:
     """Where content missing here is asked for, in order: the node's gateway, then
     ``fallback`` (``LANTERN_STORE_GATEWAY_URL``)."""
 
-    pin: NodeConfig
+    pin: PinConfig
     fallback: str = ""
 
     @property
@@ -237,7 +212,7 @@ class SharedContent:
     gateways: Gateways
 
     @classmethod
-    def create(cls, pin: NodeConfig, fallback: str = "") -> SharedContent:
+    def create(cls, pin: PinConfig, fallback: str = "") -> SharedContent:
         """From the pin settings and ``LANTERN_STORE_GATEWAY_URL``."""
         return cls(Gateways(pin, fallback))
 
