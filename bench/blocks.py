@@ -9,8 +9,10 @@ warm-up of 4 jobs, then the measured batch of N jobs submitted at once and follo
 event streams to the end. Printed per run: jobs/min (N over the batch's wall time), CPU seconds
 over the batch by kind of process (from /proc: the broker, the workers' event loops, the render
 processes, the API), peak RSS (VmHWM) of the broker and of each worker's own process, the
-workers' RSS once the batch is over, and what the broker holds afterwards of the ``frames``
-topic and of the assembler's ``frame-blocks`` changelog (their log folders).
+workers' RSS once the batch is over, what the broker holds afterwards of the ``frames`` topic
+and of the assembler's ``frame-blocks`` changelog (their log folders), and the cores that
+processes outside the stack kept busy meanwhile (from /proc/stat: the figures mean little
+unless that is near 0).
 
 Then, without a broker, what carrying a block costs by encoding: base64 (what the ``frames``
 events use), base85, and zlib + base64, on one task's blocks (10 frames, default art).
@@ -30,7 +32,6 @@ import base64
 import os
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -46,7 +47,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).parent))
 
 from latency import wait_ready  # noqa: E402
-from load import WALLET, artworks, process_tree, run_job, stack_env  # noqa: E402
+from load import WALLET, artworks, process_tree, run_job, stack_env, start_up  # noqa: E402
 
 from lantern.contract import FrameBlock, JobSpec  # noqa: E402
 from lantern.settings import KafkaSettings  # noqa: E402
@@ -81,6 +82,7 @@ class Run:
     worker_rss_after: list[float] = field(default_factory=list)
     frames_mb: float = 0.0
     changelog_mb: float = 0.0
+    others: float = 0.0  # cores busy with processes outside the stack during the batch
 
     @property
     def per_min(self) -> float:
@@ -126,6 +128,13 @@ def snapshot(root: int) -> dict[int, Proc]:
     return procs
 
 
+def machine_busy() -> float:
+    """CPU seconds the whole machine has been busy (all cores), from /proc/stat."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / TICK
+
+
 def folder_mb(path: Path) -> float:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 1e6
 
@@ -141,28 +150,16 @@ async def batch(base: str, n: int, options: dict[str, int], seed: int) -> tuple[
 def measure(way: str, n: int, options: dict[str, int], seed: int) -> Run:
     tmp = Path(tempfile.mkdtemp(prefix=f"lantern-blocks-{way}-"))
     port = free_port()
-    env = {
-        **stack_env(tmp, port),
-        "LANTERN_STORE_BLOCKS_VIA": way,
-        # every job is followed on its own event stream, all from this one address
-        "LANTERN_API_EVENT_STREAMS_PER_CLIENT": str(n + 10),
-    }
+    env = {**stack_env(tmp, port), "LANTERN_STORE_BLOCKS_VIA": way}
     base = f"http://127.0.0.1:{port}"
-    with (tmp / "up.log").open("wb") as log:
-        up = subprocess.Popen(
-            [sys.executable, "-m", "lantern", "--loglevel", "warning", "up", "--workers", "2"],
-            env=env,
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    up = start_up(tmp, env, "--workers", "2")
     try:
         wait_ready(base, up)
         time.sleep(5)  # both workers through their first rebalance
         asyncio.run(batch(base, 4, options, seed=seed + 1000))  # warm-up, not measured
-        before = snapshot(up.pid)
+        before, busy = snapshot(up.pid), machine_busy()
         completed, wall = asyncio.run(batch(base, n, options, seed=seed))
-        after = snapshot(up.pid)
+        after, busy = snapshot(up.pid), machine_busy() - busy
         time.sleep(2)
         settled = snapshot(up.pid)
     finally:
@@ -172,6 +169,7 @@ def measure(way: str, n: int, options: dict[str, int], seed: int) -> Run:
     for pid, proc in after.items():
         start = before[pid].cpu if pid in before else 0.0
         run.cpu[proc.kind] = run.cpu.get(proc.kind, 0.0) + proc.cpu - start
+    run.others = (busy - sum(run.cpu.values())) / wall
     run.broker_hwm = max((p.hwm for p in after.values() if p.kind == "broker"), default=0.0)
     workers = sorted(pid for pid, p in after.items() if p.kind == "worker")
     run.worker_hwm = [after[pid].hwm for pid in workers]
@@ -280,8 +278,8 @@ def main() -> None:
         f"\n{args.jobs} jobs of {args.size}², {args.frames} frames, `lantern up --workers 2`\n\n"
         "| blocks via | completed | jobs/min | broker CPU-s | event loops CPU-s | render CPU-s "
         "| API CPU-s | broker peak MB | workers' peak MB | workers after MB "
-        "| frames topic MB | blocks changelog MB |\n"
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---:|"
+        "| frames topic MB | blocks changelog MB | others, cores |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---:|"
     )
     for r in runs:
         print(
@@ -290,7 +288,7 @@ def main() -> None:
             f"| {r.cpu.get('api', 0):.1f} | {r.broker_hwm:.0f} "
             f"| {' / '.join(f'{m:.0f}' for m in r.worker_hwm)} "
             f"| {' / '.join(f'{m:.0f}' for m in r.worker_rss_after)} "
-            f"| {r.frames_mb:.1f} | {r.changelog_mb:.1f} |"
+            f"| {r.frames_mb:.1f} | {r.changelog_mb:.1f} | {r.others:.2f} |"
         )
     print(f"\nencoding one task's blocks (10 frames of {args.size}², default art):\n")
     print("| encoding | size / raw | raw MB | encode + decode, MB/s |\n|---|---:|---:|---:|")

@@ -31,7 +31,7 @@ from pinning.backends import PinConfig, kubo
 from pinning.backends.base import Content
 from pinning.backends.http import RetryPolicy, Service
 from pinning.backends.kubo import KuboBackend
-from pinning.errors import ContentNotFound, PinServiceError, PinTooLarge
+from pinning.errors import CidMismatch, ContentNotFound, PinServiceError, PinTooLarge
 from pinning.store import LocalStore
 from pinning.unixfs import CidHasher, cid_of_file
 
@@ -225,8 +225,8 @@ class SharedContent:
         """Add the file at ``path`` to the node, unpinned, as the pin backend will (at
         ``cid_version``, with Lantern's layout), so any worker can read it through the node's
         gateway: the CID it has there, or "" without a node. The pin stage pins it later, and
-        its own ``add`` then stores no new block. PinServiceError if the node computes another
-        CID than Lantern."""
+        its own ``add`` then stores no new block. CidMismatch (never retried) if the node
+        computes another CID than Lantern."""
         rpc = self.node
         if not rpc:
             return ""
@@ -242,7 +242,7 @@ class SharedContent:
         finally:
             await node.close()
         if added != cid:
-            raise PinServiceError("kubo", f"the node added {cid} as {added}")
+            raise CidMismatch("kubo", cid, added)
         return cid
 
     async def fetch(self, store: LocalStore, cid: str, *, max_bytes: int) -> str:
