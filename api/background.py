@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from abc import ABC, abstractmethod
 from typing import ClassVar
 
 __all__ = ["BackgroundLoop"]
 
 
-class BackgroundLoop:
+class BackgroundLoop(ABC):
     """Runs a subclass's ``_run`` as one named task between ``start`` and ``stop``.
 
     ``_run`` loops until cancelled; it reconnects by itself when its broker goes away, so
@@ -30,5 +31,6 @@ class BackgroundLoop:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
+    @abstractmethod
     async def _run(self) -> None:
-        raise NotImplementedError
+        """The loop itself, until cancelled."""

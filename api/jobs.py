@@ -46,6 +46,7 @@ class JobView(BackgroundLoop):
         self.states: Counter[str] = Counter()
         self.pending_frames = 0.0  # work of unfinished jobs not yet done, in default frames
         self._pending: dict[str, float] = {}
+        self._costs: dict[str, float] = {}  # cost of each unfinished job
         self.caught_up = asyncio.Event()
         self._waiters: dict[str, set[asyncio.Future[None]]] = {}
 
@@ -65,12 +66,17 @@ class JobView(BackgroundLoop):
         if old is not None:
             self.states[old["state"]] -= 1
             self.pending_frames -= self._pending.pop(job_id, 0.0)
+        if status is None or status["state"] in TERMINAL:
+            self._costs.pop(job_id, None)
         if status is None:
             return
         self.jobs[job_id] = status
         self.states[status["state"]] += 1
         if status["state"] not in TERMINAL:
-            left = _cost_of(status) * (1 - min(100, max(0, status.get("progress", 0))) / 100)
+            cost = self._costs.get(job_id)
+            if cost is None:  # a job's options never change: parsed once, not per event
+                cost = self._costs[job_id] = _cost_of(status)
+            left = cost * (1 - min(100, max(0, status.get("progress", 0))) / 100)
             self._pending[job_id] = left
             self.pending_frames += left
         if not self._pending:

@@ -33,6 +33,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from lantern.processes import spawn  # noqa: E402
 from render import Gen1Settings, RenderOptions, render_gif  # noqa: E402
 from streams.broker import free_port  # noqa: E402
 
@@ -40,7 +41,9 @@ WALLET = "0x52908400098527886E0F7030069857D2E4169EE7"
 
 
 def stack_env(tmp: Path, port: int) -> dict[str, str]:
-    """`lantern up` on its own embedded broker and store under ``tmp``, no rate limits."""
+    """`lantern up` on its own embedded broker and store under ``tmp``, with no per-client
+    limit: every job comes from this one address and wallet, each followed on its own event
+    stream (the per-client work budget and stream cap would otherwise refuse most of them)."""
     return {
         **os.environ,
         "LANTERN_KAFKA_BOOTSTRAP": "",
@@ -49,7 +52,15 @@ def stack_env(tmp: Path, port: int) -> dict[str, str]:
         "LANTERN_API_PORT": str(port),
         "LANTERN_API_WALLET_RATE_PER_MIN": "0",
         "LANTERN_API_IP_RATE_PER_MIN": "0",
+        "LANTERN_API_CLIENT_FRAMES_PER_MIN": "0",
+        "LANTERN_API_EVENT_STREAMS_PER_CLIENT": "1000",
+        "LANTERN_API_TARPIT_AFTER": "0",
     }
+
+
+def start_up(tmp: Path, env: dict[str, str], *up_args: str) -> subprocess.Popen[bytes]:
+    """`lantern up *up_args` with ``env``, its log in ``tmp/up.log``."""
+    return spawn(["--loglevel", "warning", "up", *up_args], env, tmp / "up.log")
 
 
 def artworks(n: int, seed: int) -> list[dict[str, Any]]:
@@ -188,14 +199,7 @@ def main() -> None:
     port = free_port()
     env = stack_env(tmp, port)
     base = f"http://127.0.0.1:{port}"
-    with (tmp / "up.log").open("wb") as log:
-        up = subprocess.Popen(
-            [sys.executable, "-m", "lantern", "--loglevel", "warning", "up", "--workers", "2"],
-            env=env,
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    up = start_up(tmp, env, "--workers", "2")
     try:
         from latency import wait_ready  # the same readiness probe as bench/latency.py
 

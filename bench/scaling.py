@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).parent))
 
 from latency import wait_ready  # noqa: E402
-from load import level, stack_env  # noqa: E402
+from load import level, stack_env, start_up  # noqa: E402
 
 from streams.broker import free_port  # noqa: E402
 
@@ -39,12 +38,7 @@ def run(workers: int, jobs: int, options: dict[str, int]) -> dict[str, Any]:
     port = free_port()
     env = {**stack_env(tmp, port), "LANTERN_WORKER_PROCESSES": "1"}
     base = f"http://127.0.0.1:{port}"
-    with (tmp / "up.log").open("wb") as log:
-        up = subprocess.Popen(
-            [sys.executable, "-m", "lantern", "--loglevel", "warning", "up",
-             "--workers", str(workers)],
-            env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+    up = start_up(tmp, env, "--workers", str(workers))
     try:
         wait_ready(base, up)
         time.sleep(3 + 2 * workers)  # every worker through its first rebalance

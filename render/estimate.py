@@ -15,7 +15,6 @@ settings at 256 px it ranged from 0.04 to 1.18 bytes per pixel per frame. So two
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 from render.art import render_frame
@@ -24,9 +23,8 @@ from render.job import default_encoding
 from render.palette import choose_palette
 from render.settings import Gen1Settings, RenderOptions
 
-__all__ = ["SAMPLE_SIZE", "estimate_gif_bytes", "gif_size_bound"]
+__all__ = ["estimate_gif_bytes", "gif_size_bound"]
 
-SAMPLE_SIZE = 1024  # the largest side rendered for an estimate (a larger job scales it up)
 _RUN = 2  # consecutive frames encoded at each sampled point (the first one is the reference)
 _HEADER = 13 + 768 + 19  # screen descriptor, a full colour table, the loop extension
 _FRAME_OVERHEAD = 8 + 10 + 1 + 1  # control extension, image descriptor, code size, terminator
@@ -43,11 +41,12 @@ def gif_size_bound(options: RenderOptions) -> int:
 
 def estimate_gif_bytes(settings: Gen1Settings, options: RenderOptions) -> int:
     """The job's GIF size, from four frames rendered (the cost of four of the job's frames)."""
-    size = min(options.size, SAMPLE_SIZE)
-    sample = dataclasses.replace(options, size=size)
     starts = sorted({0, options.frames // 2} if options.frames > _RUN else {0})
     runs = [
-        [render_frame(settings, sample, i) for i in range(start, min(start + _RUN, options.frames))]
+        [
+            render_frame(settings, options, i)
+            for i in range(start, min(start + _RUN, options.frames))
+        ]
         for start in starts
     ]
     palette = choose_palette([run[0] for run in runs])
@@ -57,5 +56,5 @@ def estimate_gif_bytes(settings: Gen1Settings, options: RenderOptions) -> int:
         blocks = [encoder.encode(frame) for frame in run]
         # the first block of a run is whole; the others are as the job encodes them
         sizes.extend(len(block) for block in blocks[1:] or blocks)
-    per_frame = sum(sizes) / len(sizes) * (options.size / size) ** 2
+    per_frame = sum(sizes) / len(sizes)
     return round(_HEADER + 1 + per_frame * options.frames)

@@ -22,6 +22,7 @@ import socket
 import subprocess
 import time
 import uuid
+from abc import abstractmethod
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -72,11 +73,13 @@ class ClusterNode:
 class _Running(contextlib.AbstractContextManager[str]):
     """``with node_or_cluster as bootstrap:`` starts it and stops it."""
 
+    @abstractmethod
     def start(self, timeout: float = 90.0) -> str:
-        raise NotImplementedError
+        """Start and wait until clients can connect; the bootstrap address."""
 
+    @abstractmethod
     def stop(self) -> None:
-        raise NotImplementedError
+        """Stop, losing nothing written."""
 
     def __enter__(self) -> str:
         return self.start()

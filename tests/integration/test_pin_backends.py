@@ -223,14 +223,14 @@ async def test_a_transient_outage_is_retried_without_rerendering(
     assert f"retrying job={job_id} stage=render" not in log
 
 
+@pytest.mark.parametrize("pinned", ["kubo"], indirect=True)  # the backend with a node
 async def test_a_node_away_while_the_gif_is_added_is_retried_from_the_blocks_held(
     pinned: PinnedLantern,
 ) -> None:
     """The assembler adds each GIF to the pin backend's node for whichever worker pins it
     (README "Running beyond one machine"): a node that answers 503 fails the GIF's writing,
     which is retried from the blocks the assembler holds, with no re-render."""
-    if not isinstance(pinned.fake, FakeKubo):
-        pytest.skip("only a backend with a node has the GIF added as it is written")
+    assert isinstance(pinned.fake, FakeKubo)
     pinned.fake.fail(*[Fault(503, path="/api/v0/add")] * 2)
     async with aiohttp.ClientSession() as http:
         job_id = await submit(http, pinned.base_url, body("#2299aa"))
