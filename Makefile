@@ -15,6 +15,9 @@ BENCH_JS := bench/node_modules/.installed
 LINT_JS := node_modules/.installed
 ESLINT  := node_modules/.bin/eslint --max-warnings=0 api/static eslint.config.js
 SYSTEM  := .lantern/system.installed
+# the chain's tools from chain/'s lockfile: solc-js and OpenZeppelin (the contract's build),
+# anvil (the local EVM node `lantern up` and the tests start)
+CHAIN_JS := chain/node_modules/.installed
 # A real IPFS node for the tests (tests/integration/test_kubo.py): Kubo, built from the Go
 # module proxy at this version (`make kubo`; Go 1.26 or newer).
 KUBO_VERSION := v0.42.0
@@ -23,9 +26,9 @@ KUBO    := .lantern/kubo/ipfs
 APT_PACKAGES := chromium gifsicle
 PYTEST_ARGS ?=
 
-.PHONY: setup kafka kubo run test test-unit test-integration lint lint-js fmt type bench lock clean
+.PHONY: setup kafka kubo chain contract run test test-unit test-integration lint lint-js fmt type bench lock clean
 
-setup: $(VENV) $(KAFKA)
+setup: $(VENV) $(KAFKA) $(CHAIN_JS)
 
 kafka: $(KAFKA)
 
@@ -91,6 +94,17 @@ $(KUBO):
 
 FORCE:
 
+chain: $(CHAIN_JS)
+
+$(CHAIN_JS): chain/package.json chain/package-lock.json
+	npm --prefix chain ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# Recompiles chain/contracts/Gen1.sol into chain/artifacts/Gen1.json (committed; a test checks
+# the committed file is what this gives).
+contract: $(CHAIN_JS)
+	node chain/build.mjs
+
 # The independent reference for CIDs (npm's ipfs-unixfs-importer), used by the tests.
 $(JS): tests/js/package.json tests/js/package-lock.json
 	npm --prefix tests/js ci --no-audit --no-fund --loglevel=error
@@ -148,4 +162,4 @@ bench: setup $(SYSTEM) $(BENCH_JS)
 	$(PY) bench/encoders.py
 
 clean:
-	rm -rf .venv .lantern node_modules tests/js/node_modules bench/node_modules
+	rm -rf .venv .lantern node_modules tests/js/node_modules bench/node_modules chain/node_modules

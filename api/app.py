@@ -16,6 +16,7 @@ from .errors import error_middleware
 from .jobs import JobView
 from .keys import JOBS, LIMITS, METRICS, SETTINGS, STORE, STREAMS, SUBMITTER
 from .limits import TARPIT, Admission, StreamSlots, Tarpit, tarpit_middleware
+from .mint import chain_access
 from .observe import AccessLog, metrics_middleware
 from .preview import preview_pool
 from .routes import setup_routes
@@ -39,6 +40,7 @@ def create_app(settings: Settings) -> web.Application:
     app[TARPIT] = Tarpit(settings.api.tarpit_after, settings.api.tarpit_s)
     app[STREAMS] = StreamSlots(settings.api.event_streams, settings.api.event_streams_per_client)
     app.cleanup_ctx.append(_kafka_clients)
+    app.cleanup_ctx.append(chain_access)  # the chain's client, when one is configured
     app.cleanup_ctx.append(preview_pool)  # previews render in processes of their own
     setup_routes(app)
     return app

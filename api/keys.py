@@ -8,11 +8,12 @@ from lantern.settings import Settings
 from monitoring.metrics import ApiMetrics
 from pinning import LocalStore
 
+from .chain import ChainAccess
 from .jobs import JobView
 from .limits import Admission, StreamSlots
 from .submit import Submitter
 
-__all__ = ["JOBS", "LIMITS", "METRICS", "SETTINGS", "STORE", "STREAMS", "SUBMITTER"]
+__all__ = ["CHAIN", "JOBS", "LIMITS", "METRICS", "SETTINGS", "STORE", "STREAMS", "SUBMITTER"]
 
 SETTINGS = web.AppKey("settings", Settings)
 SUBMITTER = web.AppKey("submitter", Submitter)
@@ -21,3 +22,4 @@ STORE = web.AppKey("store", LocalStore)
 METRICS = web.AppKey("metrics", ApiMetrics)
 LIMITS = web.AppKey("limits", Admission)
 STREAMS = web.AppKey("streams", StreamSlots)
+CHAIN = web.AppKey("chain", ChainAccess)

@@ -155,8 +155,43 @@ _JOB: Json = {
         "detail": {"type": "string"},
         "error": {"type": "string", "description": "why it failed, in plain words (failed jobs)"},
         "result": {"$ref": "#/components/schemas/Result"},
+        "token": {"$ref": "#/components/schemas/Token"},
         "created_at": _STAMP,
         "updated_at": _STAMP,
+    },
+}
+
+_ADDRESS = {"type": "string", "pattern": "^0x[0-9a-fA-F]{40}$"}
+_HEX = {"type": "string", "pattern": "^0x[0-9a-f]*$"}
+
+_TOKEN: Json = {
+    "type": "object",
+    "description": "the token minted with the job's metadata (minted jobs); `token_uri` and "
+    "`metadata_*` once the token is named `Gen1 #<id>`",
+    "required": ["token_id"],
+    "properties": {
+        "token_id": {"type": "integer", "minimum": 1},
+        "owner": _ADDRESS,
+        "tx_hash": _HEX,
+        "block_number": {"type": "integer"},
+        "chain_id": {"type": "integer"},
+        "contract": _ADDRESS,
+        "token_uri": {"type": "string"},
+        "metadata_cid": {"type": "string"},
+        "metadata_url": {"type": "string"},
+        "named_tx": _HEX,
+    },
+}
+
+_CHAIN: Json = {
+    "type": "object",
+    "required": ["chain_id", "chain_id_hex", "chain_name", "rpc_url", "contract"],
+    "properties": {
+        "chain_id": {"type": "integer"},
+        "chain_id_hex": _HEX,
+        "chain_name": {"type": "string"},
+        "rpc_url": {"type": "string", "description": "for a wallet asked to add the chain"},
+        "contract": _ADDRESS,
     },
 }
 
@@ -540,6 +575,113 @@ def _job_paths() -> Json:
     }
 
 
+_CHAIN_UNAVAILABLE = _error(
+    503,
+    "no chain is configured, or its node cannot be reached now",
+    {
+        "Retry-After": {
+            "description": "seconds to wait (sent when the node did not answer)",
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    },
+)
+
+
+def _chain_paths() -> Json:
+    return {
+        "/api/v1/chain": {
+            "get": {
+                "operationId": "chainInfo",
+                "tags": ["chain"],
+                "summary": "Where tokens are minted, and at what price",
+                "responses": {
+                    "200": _json(
+                        "the chain, the contract and its terms",
+                        {
+                            "allOf": [_ref("schemas", "Chain")],
+                            "type": "object",
+                            "required": ["price_wei", "price", "max_supply", "total_supply"],
+                            "properties": {
+                                "price_wei": {"type": "string", "pattern": "^[0-9]+$"},
+                                "price": {"type": "string", "description": "in ETH"},
+                                "max_supply": {"type": "integer", "description": "0: no cap"},
+                                "total_supply": {"type": "integer"},
+                            },
+                        },
+                    ),
+                    "503": _CHAIN_UNAVAILABLE,
+                },
+            }
+        },
+        "/api/v1/jobs/{job_id}/mint-tx": {
+            "get": {
+                "operationId": "mintTransaction",
+                "tags": ["chain"],
+                "summary": "The unsigned mint transaction of a completed job, for its wallet",
+                "description": (
+                    "`transaction` is what an EIP-1193 wallet's `eth_sendTransaction` takes: the "
+                    "current price as `value`, the job's GIF and metadata URI in `data`, an "
+                    "estimated `gas`. Only the wallet that submitted the job may mint it. Once "
+                    "the mint is on-chain, the job moves to `minted` with its token."
+                ),
+                "parameters": [
+                    _JOB_ID,
+                    {**_query("from", _ADDRESS, "the wallet that will sign"), "required": True},
+                ],
+                "responses": {
+                    "200": _json(
+                        "the transaction to sign",
+                        {
+                            "type": "object",
+                            "required": [
+                                "job_id",
+                                "transaction",
+                                "price_wei",
+                                "price",
+                                "token_uri",
+                                "chain",
+                            ],
+                            "properties": {
+                                "job_id": _JOB_ID_SCHEMA,
+                                "transaction": {
+                                    "type": "object",
+                                    "required": ["from", "to", "data", "value", "gas", "chainId"],
+                                    "properties": {
+                                        "from": _ADDRESS,
+                                        "to": _ADDRESS,
+                                        "data": _HEX,
+                                        "value": _HEX,
+                                        "gas": _HEX,
+                                        "chainId": _HEX,
+                                    },
+                                },
+                                "price_wei": {"type": "string", "pattern": "^[0-9]+$"},
+                                "price": {"type": "string"},
+                                "token_uri": {"type": "string"},
+                                "chain": _ref("schemas", "Chain"),
+                            },
+                        },
+                    ),
+                    **_errors(
+                        400,
+                        403,
+                        404,
+                        409,
+                        422,
+                        e400="`from` is missing",
+                        e403="`from` is not the wallet that submitted the job",
+                        e409="the job is not completed, is already minted, or every token is "
+                        "minted (`code`: not_completed, already_minted, sold_out)",
+                        e422="`from` is not an address, or holds less than the price "
+                        "(`code`: invalid, insufficient_funds)",
+                    ),
+                    "503": _CHAIN_UNAVAILABLE,
+                },
+            }
+        },
+    }
+
+
 def _legacy_paths() -> Json:
     status = {
         "type": "object",
@@ -817,6 +959,7 @@ def document() -> Json:
             {"name": "page", "description": "the creator page and its assets"},
             {"name": "preview", "description": "live previews of settings"},
             {"name": "jobs", "description": "submit and follow jobs"},
+            {"name": "chain", "description": "minting a completed job's token on-chain"},
             {"name": "gen1", "description": "the original service's routes, kept for its clients"},
             {"name": "content", "description": "the local IPFS gateway"},
             {"name": "operations", "description": "health, readiness, metrics, this document"},
@@ -826,6 +969,7 @@ def document() -> Json:
             **_page_paths(),
             **_preview_paths(),
             **_job_paths(),
+            **_chain_paths(),
             **_legacy_paths(),
             **_operations_paths(),
             **_admin_paths(),
@@ -836,6 +980,8 @@ def document() -> Json:
                 "State": _STATE,
                 "Job": _JOB,
                 "Result": _RESULT,
+                "Token": _TOKEN,
+                "Chain": _CHAIN,
                 "JobEvent": _EVENT,
                 "JobSummary": _JOB_SUMMARY,
                 "Accepted": {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import admin, events, page, views
+from . import admin, events, mint, page, views
 from .observe import metrics
 from .openapi import openapi
 from .preview import Previews
@@ -21,6 +21,8 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/jobs/{job_id}/events", events.job_events)
     app.router.add_post("/api/v1/mints", views.submit_mint)
     app.router.add_get("/api/v1/jobs/{job_id}", views.get_job)
+    app.router.add_get("/api/v1/jobs/{job_id}/mint-tx", mint.mint_tx)
+    app.router.add_get("/api/v1/chain", mint.chain_info)
     app.router.add_post("/api/gen1/queue-mint", views.legacy_queue_mint)
     app.router.add_get("/api/gen1/job-status", views.legacy_job_status)
     app.router.add_get("/ipfs/{cid}", views.get_content)

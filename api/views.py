@@ -76,7 +76,12 @@ async def legacy_queue_mint(request: web.Request) -> web.Response:
 
 
 # the original's BullMQ job states
-_LEGACY_STATES = {"queued": "waiting", "completed": "completed", "failed": "failed"}
+_LEGACY_STATES = {
+    "queued": "waiting",
+    "completed": "completed",
+    "minted": "completed",
+    "failed": "failed",
+}
 
 
 async def legacy_job_status(request: web.Request) -> web.Response:
@@ -90,7 +95,7 @@ async def legacy_job_status(request: web.Request) -> web.Response:
         "progress": job["progress"],
     }
     result = job.get("result")
-    if job["state"] == "completed" and result:
+    if job["state"] in ("completed", "minted") and result:
         answer["result"] = {
             "imageUrl": f"ipfs://{result['gif_cid']}",
             "metadataUrl": result["token_uri"],
@@ -313,4 +318,6 @@ def public_job(job: dict[str, Any]) -> dict[str, Any]:
         answer["error"] = job.get("reason") or "the job failed"
     if job.get("result"):
         answer["result"] = job["result"]
+    if job.get("token"):  # minted: its id, owner, transaction, block (and name once given)
+        answer["token"] = job["token"]
     return answer

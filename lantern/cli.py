@@ -4,6 +4,7 @@ lantern up                       broker + worker + API on http://127.0.0.1:8080
 lantern worker                   one more worker (LANTERN_KAFKA_BOOTSTRAP=host:port)
 lantern api                      the HTTP API alone
 lantern render --out art.gif     one artwork to a file, no broker
+lantern deploy                   the Gen1 contract to LANTERN_CHAIN_RPC
 """
 
 from __future__ import annotations
@@ -22,12 +23,16 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from render.errors import LanternError, SettingsError
 
 from .processes import spawn
 from .processes import stop as stop_processes
-from .settings import Settings, SettingsEnvError, env_help
+from .settings import DEV_OWNER_KEY, Settings, SettingsEnvError, env_help
+
+if TYPE_CHECKING:
+    from chain.anvil import Anvil
 
 __all__ = ["main"]
 
@@ -87,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     _command(sub, "worker", _worker, "run one faust worker (every stage)")
     api = _command(sub, "api", _api, "run the HTTP API")
     api.add_argument("--port", type=int, help="override LANTERN_API_PORT")
+    _command(sub, "deploy", _deploy, "deploy the Gen1 contract to LANTERN_CHAIN_RPC")
     render = _command(sub, "render", _render, "render one artwork to a GIF file (no broker)")
     render.add_argument("--settings", type=Path, help="settings JSON (default: the defaults)")
     render.add_argument("--out", type=Path, required=True, help="where to write the GIF")
@@ -171,14 +177,64 @@ def _render(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _deploy(args: argparse.Namespace, settings: Settings) -> int:
+    """Deploy a new Gen1 contract to LANTERN_CHAIN_RPC, owned by LANTERN_CHAIN_OWNER_KEY's
+    account, at LANTERN_CHAIN_MINT_PRICE_WEI with LANTERN_CHAIN_MAX_SUPPLY; print the
+    settings that point Lantern at it."""
+    from chain.gen1 import deploy
+
+    chain = settings.chain
+    if not chain.rpc or not chain.owner_key:
+        raise LanternError("deploy needs LANTERN_CHAIN_RPC and LANTERN_CHAIN_OWNER_KEY")
+    done = deploy(
+        chain.rpc, chain.owner_key, price_wei=chain.mint_price_wei, max_supply=chain.max_supply
+    )
+    if done.chain_id != chain.chain_id:
+        log.warning("deployed on chain %d, but LANTERN_CHAIN_CHAIN_ID is %d: set it to %d",
+                    done.chain_id, chain.chain_id, done.chain_id)  # fmt: skip
+    print(f"LANTERN_CHAIN_CONTRACT={done.address}")
+    print(f"LANTERN_CHAIN_FROM_BLOCK={done.block}")
+    print(f"LANTERN_CHAIN_CHAIN_ID={done.chain_id}")
+    return 0
+
+
+def _start_chain(settings: Settings, env: dict[str, str]) -> Anvil | None:
+    """The embedded chain, unless one is configured (or LANTERN_CHAIN_EMBEDDED=false): start
+    anvil, deploy the contract once, and point the children at both."""
+    from chain.anvil import ANVIL, Anvil
+    from chain.gen1 import ensure_deployed
+
+    chain = settings.chain
+    if chain.rpc or not chain.embedded:
+        return None
+    if not ANVIL.exists():
+        log.warning("no local chain: anvil is not installed (`make chain`); minting is off")
+        return None
+    node = Anvil(chain)
+    rpc = node.start()
+    try:
+        deployment = ensure_deployed(chain, rpc)
+    except Exception:
+        node.stop()
+        raise
+    env["LANTERN_CHAIN_RPC"] = rpc
+    env["LANTERN_CHAIN_CONTRACT"] = deployment.address
+    env["LANTERN_CHAIN_FROM_BLOCK"] = str(deployment.block)
+    env.setdefault("LANTERN_CHAIN_OWNER_KEY", DEV_OWNER_KEY)
+    print(f"local chain: {rpc} (chain id {chain.chain_id}), Gen1 at {deployment.address}",
+          flush=True)  # fmt: skip
+    return node
+
+
 def _require_bootstrap(settings: Settings) -> None:
     if not settings.kafka.bootstrap:
         raise LanternError("LANTERN_KAFKA_BOOTSTRAP is not set (or run `lantern up`)")
 
 
 def _up(args: argparse.Namespace, settings: Settings) -> int:
-    """Start the embedded Kafka broker (unless LANTERN_KAFKA_BOOTSTRAP is set), create the
-    topics, then run a worker and the API until Ctrl-C."""
+    """Start the embedded Kafka broker (unless LANTERN_KAFKA_BOOTSTRAP is set) and a local
+    chain with the Gen1 contract (unless LANTERN_CHAIN_RPC is set), create the topics, then
+    run a worker and the API until Ctrl-C."""
     from streams.broker import EmbeddedKafka, KafkaCluster
     from streams.topics import ensure_topics
 
@@ -198,8 +254,10 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
             else EmbeddedKafka(settings.kafka)
         )
     children: list[subprocess.Popen[bytes]] = []
+    chain: Anvil | None = None
     try:
         env = dict(os.environ)
+        chain = _start_chain(settings, env)
         if broker is not None:
             kafka = dataclasses.replace(settings.kafka, bootstrap=broker.start())
             if isinstance(broker, KafkaCluster):
@@ -225,4 +283,6 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
         stop_processes(children)  # the API first, then the workers
         if broker is not None:
             broker.stop()
+        if chain is not None:
+            chain.stop()
     return 0

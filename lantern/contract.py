@@ -16,6 +16,9 @@ Topics and what they carry (ARCHITECTURE §2)::
     job-status      StatusEvent      every stage → the status table (JobStatus, its changelog)
     retry           RetryEnvelope    a failed stage → the retry agent → the stage's topic
     dead-letters    DeadLetter       an event that failed for good
+    chain-events    MintLink         pin → the chain stage (a completed job's metadata URI)
+                    TokenMinted      the chain watcher → the chain stage (a Gen1Minted log)
+    chain-cursor    ChainCursor      the chain watcher's last block read (compacted)
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ __all__ = [
     "STATES",
     "TERMINAL",
     "TRANSITIONS",
+    "ChainCursor",
     "DeadLetter",
     "FrameBlock",
     "FrameTask",
@@ -41,11 +45,13 @@ __all__ = [
     "JobSpec",
     "JobState",
     "JobStatus",
+    "MintLink",
     "MintRequest",
     "NewerContract",
     "PinRequest",
     "RetryEnvelope",
     "StatusEvent",
+    "TokenMinted",
     "check_version",
     "job_cost",
 ]
@@ -62,6 +68,7 @@ class JobState(StrEnum):
     ENCODING = "encoding"
     PINNING = "pinning"
     COMPLETED = "completed"
+    MINTED = "minted"  # the user minted it on-chain (after completed; the chain stage says so)
     FAILED = "failed"
 
     @property
@@ -75,13 +82,16 @@ _PATH = (JobState.QUEUED, JobState.RENDERING, JobState.ENCODING, JobState.PINNIN
 # the moves a stage's event may make: forward along the path (a stage may be skipped: a
 # re-drive of a written GIF goes straight to pinning), or to failed from any unfinished state.
 # A state moves to itself while it progresses. From failed only an operator retry leads out
-# (back to queued, StatusEvent.reopen); completed is final.
+# (back to queued, StatusEvent.reopen). The pipeline's work ends at completed; only the chain
+# moves a job on from there, to minted (and minted to itself as the token's record grows).
 TRANSITIONS: Mapping[JobState, frozenset[JobState]] = {
     **{state: frozenset(_PATH[_PATH.index(state) :]) | {JobState.FAILED} for state in _PATH[:-1]},
-    JobState.COMPLETED: frozenset(),
+    JobState.COMPLETED: frozenset({JobState.MINTED}),
+    JobState.MINTED: frozenset({JobState.MINTED}),
     JobState.FAILED: frozenset(),
 }
-TERMINAL = frozenset({JobState.COMPLETED, JobState.FAILED})
+# the pipeline's work on the job is over (a completed job may still be minted by its user)
+TERMINAL = frozenset({JobState.COMPLETED, JobState.MINTED, JobState.FAILED})
 STATES: tuple[str, ...] = tuple(state.value for state in JobState)
 
 
@@ -226,6 +236,9 @@ class _JobReport(faust.Record, abstract=True):
     reason: str | None = None  # … and the plain one shown to the user (public_reason)
     result: dict[str, Any] | None = None
     wallet: str | None = None
+    # once minted: {token_id, owner, tx_hash, block_number, chain_id, contract, token_uri,
+    # metadata_cid, metadata_url} (the chain stage; token_uri/metadata_* once it names it)
+    token: dict[str, Any] | None = None
 
 
 class StatusEvent(_JobReport, serializer="json", namespace="lantern.StatusEvent"):
@@ -286,4 +299,57 @@ class DeadLetter(_FailedEvent, serializer="json", namespace="lantern.DeadLetter"
     attempts: int
     error: str
     at: float
+    version: int = CONTRACT_VERSION  # the contract its writer spoke (check_version)
+
+
+class MintLink(faust.Record, serializer="json", namespace="lantern.MintLink"):
+    """A completed job's metadata URI (``ipfs://<cid>``): the chain stage matches mints to jobs
+    by it. Carries what renaming the token's metadata needs (``Gen1 #<id>``).
+
+    On ``chain-events``, keyed by the metadata URI, like the mints it is matched with.
+    """
+
+    metadata_uri: str
+    job_id: str
+    wallet: str
+    settings: dict[str, Any]
+    options: dict[str, Any]
+    gif_cid: str
+    gif_size: int
+    attempt: int = 1
+    version: int = CONTRACT_VERSION  # the contract its writer spoke (check_version)
+
+
+class TokenMinted(faust.Record, serializer="json", namespace="lantern.TokenMinted"):
+    """A ``Gen1Minted`` log the chain watcher read: token ``token_id`` minted to ``owner`` with
+    ``metadata_uri``, in transaction ``tx_hash`` of block ``block_number``.
+
+    On ``chain-events``, keyed by the metadata URI. The same log may come more than once (a
+    watcher restarting, a reorg re-read): the chain stage counts a token once.
+    """
+
+    metadata_uri: str
+    token_id: int
+    owner: str
+    image_url: str
+    tx_hash: str
+    block_number: int
+    block_hash: str
+    log_index: int
+    chain_id: int
+    contract: str
+    attempt: int = 1
+    version: int = CONTRACT_VERSION  # the contract its writer spoke (check_version)
+
+
+class ChainCursor(faust.Record, serializer="json", namespace="lantern.ChainCursor"):
+    """The last block the chain watcher has read whole (its mints are on ``chain-events``) and
+    that block's hash, to notice a reorg. On ``chain-cursor``, keyed by
+    ``<chain id>:<contract>``, compacted: the newest is the watcher's place."""
+
+    chain_id: int
+    contract: str
+    block_number: int
+    block_hash: str
+    at: float = 0.0
     version: int = CONTRACT_VERSION  # the contract its writer spoke (check_version)

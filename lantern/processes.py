@@ -7,13 +7,14 @@ child runs the same entry point with the same signal handling.
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-__all__ = ["spawn", "stop"]
+__all__ = ["free_port", "spawn", "stop"]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,3 +54,16 @@ def stop(procs: Sequence[subprocess.Popen[bytes]], timeout: float = 20.0) -> Non
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def free_port(preferred: int = 0, host: str = "127.0.0.1") -> int:
+    """``preferred`` when it can be bound, else a port the OS picks."""
+    for candidate in (preferred, 0) if preferred else (0,):
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind((host, candidate))
+            except OSError:
+                continue
+            return int(sock.getsockname()[1])
+    raise OSError("no free TCP port")  # pragma: no cover - the OS always has one

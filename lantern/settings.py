@@ -15,6 +15,7 @@ from typing import TypeVar
 
 __all__ = [
     "ApiSettings",
+    "ChainSettings",
     "FaultSettings",
     "KafkaSettings",
     "PinSettings",
@@ -118,12 +119,7 @@ class KafkaSettings:
             raise SettingsEnvError(f"{var}SSL_KEYFILE needs {var}SSL_CERTFILE")
 
     def __repr__(self) -> str:
-        secret = "sasl_password" if self.sasl_password else ""
-        shown = [
-            f"{f.name}={'***' if f.name == secret else repr(getattr(self, f.name))}"
-            for f in dataclasses.fields(self)
-        ]
-        return f"KafkaSettings({', '.join(shown)})"
+        return _masked_repr(self, "sasl_password")
 
     def topic(self, name: str) -> str:
         """The full name of one of Lantern's topics."""
@@ -191,11 +187,7 @@ class PinSettings:
     provider_url: str = ""  # psa: a Kubo RPC the content is added to first (origins: its own)
 
     def __repr__(self) -> str:
-        shown = [
-            f"{f.name}={'***' if f.name == 'token' and self.token else getattr(self, f.name)!r}"
-            for f in dataclasses.fields(self)
-        ]
-        return f"PinSettings({', '.join(shown)})"
+        return _masked_repr(self, "token")
 
 
 @dataclass(frozen=True)
@@ -227,6 +219,9 @@ class FaultSettings:
     # the worker kills itself (SIGKILL, with its render pool) right after reporting a job of
     # this colour as `encoding`, once per job: a crash at the assembler's worst moment
     assemble_crash_color: str = ""
+    # the worker kills itself (SIGKILL) once, when its chain watcher has published a look's
+    # mints and not yet saved its place: the watcher's worst moment
+    chain_watch_crash: bool = False
 
 
 @dataclass(frozen=True)
@@ -298,6 +293,52 @@ class ApiSettings:
         return self.public_url.rstrip("/") or f"http://{self.host}:{self.port}"
 
 
+# anvil's first development account (its well-known key, public by design): the embedded
+# chain's deployer and owner. Never use it on a real network.
+DEV_OWNER_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+
+
+@dataclass(frozen=True)
+class ChainSettings:
+    """The EVM chain tokens are minted on, and the Gen1 contract there.
+
+    With ``rpc`` and ``contract`` set, the API builds mint transactions and the workers watch
+    the contract's mints. ``lantern up`` with ``rpc`` empty starts a local node (anvil, chain id
+    31337, from ``make chain``), deploys the contract with the development key and sets both for
+    its children. ``owner_key`` signs the owner's calls (``updateMetadata``); it is a secret:
+    masked in ``repr``, never logged.
+    """
+
+    embedded: bool = True  # `lantern up` starts a local node when ``rpc`` is empty
+    rpc: str = ""  # a JSON-RPC endpoint (http[s]://…): Base, Base Sepolia, your own node
+    public_rpc: str = ""  # the RPC a wallet is asked to add for the chain; empty: ``rpc``
+    chain_id: int = 31337  # checked against the node at start: a mismatch refuses to run
+    chain_name: str = "Lantern local"  # what a wallet asked to add the chain shows
+    contract: str = ""  # the Gen1 contract's address (0x…)
+    owner_key: str = field(default="", repr=False)  # empty: no owner calls (tokens keep names)
+    # the embedded deployment's price (0.001 ETH) and supply cap (0: none)
+    mint_price_wei: int = 10**15
+    max_supply: int = 1111
+    # the watcher reads blocks this far behind the head (reorgs shallower than this never
+    # reach it; 0 suits a local node, a few suit an L2, ~64 Ethereum mainnet)…
+    confirmations: int = 0
+    # … and if a block it read is replaced even so, re-reads this many blocks before it
+    reorg_depth: int = 12
+    poll_s: float = 2.0  # how often the watcher asks for new blocks
+    from_block: int = 0  # where a watcher without a cursor starts (the deployment's block)
+    max_blocks: int = 2000  # blocks per log query (public RPCs cap ranges)
+    node_port: int = 0  # the embedded node's port; 0: reuse the last, else a free one
+    data_dir: Path = Path(".lantern/state/chain")  # the embedded node's state and deployment
+
+    @property
+    def active(self) -> bool:
+        """True when mints can be built and watched (a node and a contract are known)."""
+        return bool(self.rpc and self.contract)
+
+    def __repr__(self) -> str:
+        return _masked_repr(self, "owner_key")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything Lantern's processes need, grouped by concern."""
@@ -309,6 +350,7 @@ class Settings:
     faults: FaultSettings = field(default_factory=FaultSettings)
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
+    chain: ChainSettings = field(default_factory=ChainSettings)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -322,7 +364,18 @@ class Settings:
             faults=_from_env(FaultSettings(), "FAULTS", env),
             worker=_from_env(WorkerSettings(), "WORKER", env),
             api=_from_env(ApiSettings(), "API", env),
+            chain=_from_env(ChainSettings(), "CHAIN", env),
         )
+
+
+def _masked_repr(settings: object, secret: str) -> str:
+    """``Name(field=value, …)`` with the ``secret`` field shown as ``***`` when it is set."""
+    masked = bool(getattr(settings, secret))
+    shown = [
+        f"{f.name}={'***' if masked and f.name == secret else repr(getattr(settings, f.name))}"
+        for f in dataclasses.fields(settings)  # type: ignore[arg-type]
+    ]
+    return f"{type(settings).__name__}({', '.join(shown)})"
 
 
 def _from_env(default: T, group: str, env: Mapping[str, str]) -> T:
@@ -358,7 +411,7 @@ def env_help() -> str:
     """One line per ``LANTERN_*`` variable with its default, for ``lantern --help``."""
     lines = []
     defaults = Settings()
-    for group in ("kafka", "store", "pin", "reliability", "faults", "worker", "api"):
+    for group in ("kafka", "store", "pin", "reliability", "faults", "worker", "api", "chain"):
         obj = getattr(defaults, group)
         for f in dataclasses.fields(obj):
             lines.append(

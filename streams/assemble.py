@@ -46,7 +46,6 @@ the signal, see ``read_event``) — neither stops the agent nor is misread.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -56,8 +55,7 @@ from typing import Any
 
 import faust
 from aiokafka.partitioner import DefaultPartitioner
-from faust.exceptions import KeyDecodeError, ValueDecodeError
-from faust.types import AppT, Message, TableT
+from faust.types import TableT
 
 from lantern.contract import FrameBlock, JobEnded, JobSpec, PinRequest
 from render import assemble_gif, gif_header
@@ -66,6 +64,7 @@ from .blocks import BlockStore, block_of, decode_run, encode_run
 from .errors import PipelineError
 from .ids import check_job_id, valid_job_id
 from .pipeline import Pipeline, is_permanent
+from .schema import RecordSchema
 from .topics import ASSEMBLIES_TABLE, BLOCKS_CHANGELOG_CONFIG, BLOCKS_TABLE
 
 __all__ = [
@@ -453,49 +452,8 @@ LEGACY_NAMESPACE = "streams.rendering.FrameBlock"
 _LEGACY_ENDS = {-1: "failed", -2: "finished", -3: "stale"}
 
 
-class FramesSchema(faust.Schema[Any, Any]):
-    """Values of ``frames`` decoded by their ``__faust`` namespace (FrameBlock or JobEnded).
-
-    faust throws a value it cannot decode into the agent's stream, which stops the agent; here
-    such a value (a namespace faust does not know, fields missing, not JSON) reaches the agent as
-    it is on the wire instead — the parsed JSON, else the bytes — for ``read_event`` to judge.
-    A key that is not text stays bytes (the agent reads the job id from the value).
-    """
-
-    def loads_key(
-        self,
-        app: AppT,
-        message: Message,
-        *,
-        loads: Callable[..., Any] | None = None,
-        serializer: Any = None,
-    ) -> Any:
-        """The key as text, or as the bytes it is."""
-        try:
-            return super().loads_key(app, message, loads=loads, serializer=serializer)
-        except KeyDecodeError:
-            return message.key
-
-    def loads_value(
-        self,
-        app: AppT,
-        message: Message,
-        *,
-        loads: Callable[..., Any] | None = None,
-        serializer: Any = None,
-    ) -> Any:
-        """The record, or the undecodable value as it is (see the class)."""
-        try:
-            return super().loads_value(app, message, loads=loads, serializer=serializer)
-        except ValueDecodeError:
-            return _plain(message.value)
-
-
-def _plain(raw: bytes | None) -> object:
-    try:
-        return json.loads(raw) if raw is not None else None
-    except ValueError:  # not JSON, or not text
-        return raw
+# values of ``frames`` decoded by their namespace (FrameBlock or JobEnded), or as they are
+FramesSchema = RecordSchema
 
 
 def read_event(value: object) -> FrameBlock | JobEnded | None:

@@ -30,6 +30,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from lantern.processes import free_port
 from lantern.settings import KafkaSettings
 
 from .errors import BrokerError
@@ -38,19 +39,6 @@ __all__ = ["BrokerError", "ClusterNode", "EmbeddedKafka", "KafkaCluster", "free_
 
 log = logging.getLogger(__name__)
 _KAFKA_DIR = Path(__file__).parent / "kafka"
-
-
-def free_port(preferred: int = 0, host: str = "127.0.0.1") -> int:
-    """``preferred`` when it can be bound, else a port the OS picks."""
-    for candidate in (preferred, 0) if preferred else (0,):
-        with socket.socket() as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind((host, candidate))
-            except OSError:
-                continue
-            return int(sock.getsockname()[1])
-    raise BrokerError("no free TCP port")  # pragma: no cover - the OS always has one
 
 
 def new_cluster_id() -> str:

@@ -10,7 +10,9 @@ at each for a job whose ``flowField.color1`` is the configured colour:
   is dead-lettered and fails;
 - ``pin`` (a PinRequest), ``pin_color``: attempts up to ``pin_failures`` raise, later ones pass;
 - ``assemble.finish`` (the job's JobSpec), ``assemble_crash_color``: the worker SIGKILLs itself,
-  with its process group when it leads one (its render pool goes too), once per job.
+  with its process group when it leads one (its render pool goes too), once per job;
+- ``chain.cursor`` (how many mints a look of the chain watcher published), ``chain_watch_crash``:
+  the worker SIGKILLs itself once, between publishing mints and saving the watcher's place.
 
 The crash drills the assembler's worst moment: every block of the job is in, ``encoding`` is
 reported, and the GIF is not yet recorded. No stage-entry point can see that moment — it exists
@@ -56,6 +58,8 @@ class Faults:
                 self._pin(subject)
             case "assemble.finish":
                 self._crash(subject)
+            case "chain.cursor":
+                self._crash_watcher(subject)
 
     def _render(self, task: object) -> None:
         colour = self.settings.render_color
@@ -80,6 +84,17 @@ class Faults:
         mark.parent.mkdir(parents=True, exist_ok=True)
         mark.touch()
         log.warning("injected crash job=%s while assembling", spec.job_id)
+        _die()
+
+    def _crash_watcher(self, published: object) -> None:
+        if not self.settings.chain_watch_crash or not published:
+            return
+        mark = self.marks / ".crashed-chain-watch"
+        if mark.exists():
+            return
+        mark.parent.mkdir(parents=True, exist_ok=True)
+        mark.touch()
+        log.warning("injected crash after publishing %s mints, before saving the place", published)
         _die()
 
 

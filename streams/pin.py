@@ -21,29 +21,22 @@ from typing import Any
 
 import faust
 
-from lantern.contract import JobEnded, PinRequest
+from lantern.contract import JobEnded, MintLink, PinRequest
 from pinning.backends import create_backend
 from pinning.metadata import RENDERER_VERSION, build_metadata, canonical_json
 from pinning.pinner import Pinner
 
 from .pipeline import Pipeline
 
-__all__ = ["attach"]
+__all__ = ["attach", "create_pinner"]
 
 log = logging.getLogger(__name__)
 
 
-def attach(app: faust.App, pipe: Pipeline) -> faust.TopicT:
-    """Declare ``pin-requests`` and the agent that pins and completes jobs."""
-    partitions = pipe.settings.kafka.partitions
-    topic = app.topic(
-        pipe.names.pin_requests, key_type=str, value_type=PinRequest, partitions=partitions
-    )
-    # the assembler's input, where the job's end goes (sent to only, never consumed here)
-    frames = app.topic(pipe.names.frames, key_type=str, value_type=None, partitions=partitions)
-
+def create_pinner(pipe: Pipeline) -> Pinner:
+    """The worker's pinner: its backend built now, so a misconfigured worker refuses to start."""
     config = pipe.settings.pin
-    pinner = Pinner(
+    return Pinner(
         pipe.store,
         create_backend(config, pipe.store),
         cid_version=config.cid_version,
@@ -52,13 +45,26 @@ def attach(app: faust.App, pipe: Pipeline) -> faust.TopicT:
         fetch=partial(pipe.shared.fetch, pipe.store, max_bytes=config.max_bytes),
     )
 
+
+def attach(
+    app: faust.App, pipe: Pipeline, pinner: Pinner, chain_events: faust.TopicT
+) -> faust.TopicT:
+    """Declare ``pin-requests`` and the agent that pins and completes jobs (each completed job's
+    metadata URI goes to ``chain_events``, where its mint will be matched)."""
+    partitions = pipe.settings.kafka.partitions
+    topic = app.topic(
+        pipe.names.pin_requests, key_type=str, value_type=PinRequest, partitions=partitions
+    )
+    # the assembler's input, where the job's end goes (sent to only, never consumed here)
+    frames = app.topic(pipe.names.frames, key_type=str, value_type=None, partitions=partitions)
+
     @app.agent(topic, name="lantern.pin")
     async def pin(requests: faust.StreamT[PinRequest]) -> None:
         try:
             async for request in requests:
                 spec = request.spec
                 name = pipe.names.pin_requests
-                work = partial(_pin_and_end, pipe, pinner, frames, request)
+                work = partial(_pin_and_end, pipe, pinner, frames, chain_events, request)
                 outcome = await pipe.guard(
                     "pin", request, work, job_id=spec.job_id, topic=name, key=spec.job_id
                 )
@@ -72,18 +78,23 @@ def attach(app: faust.App, pipe: Pipeline) -> faust.TopicT:
 
 
 async def _pin_and_end(
-    pipe: Pipeline, pinner: Pinner, frames: faust.TopicT, request: PinRequest
+    pipe: Pipeline,
+    pinner: Pinner,
+    frames: faust.TopicT,
+    chain_events: faust.TopicT,
+    request: PinRequest,
 ) -> None:
-    """Pin the job and tell the assembler it has finished. Both are the guarded work: if the
-    signal cannot be sent, the retry pins nothing new, reports completed again (the status fold
-    ignores it) and sends it again."""
+    """Pin the job, link its metadata URI for the chain stage and tell the assembler it has
+    finished. All are the guarded work: if a signal cannot be sent, the retry pins nothing new,
+    reports completed again (the status fold ignores it) and sends both again."""
     spec = request.spec
-    await _pin_job(pipe, pinner, request)
+    link = await _pin_job(pipe, pinner, request)
+    await pipe.publish(chain_events, link.metadata_uri, link)
     finished = JobEnded(job_id=spec.job_id, how="finished", generation=spec.generation)
     await pipe.publish(frames, spec.job_id, finished)
 
 
-async def _pin_job(pipe: Pipeline, pinner: Pinner, request: PinRequest) -> None:
+async def _pin_job(pipe: Pipeline, pinner: Pinner, request: PinRequest) -> MintLink:
     spec, backend = request.spec, pipe.settings.pin.backend
     keyvalues = {
         "job_id": spec.job_id,
@@ -122,3 +133,12 @@ async def _pin_job(pipe: Pipeline, pinner: Pinner, request: PinRequest) -> None:
     }
     await pipe.report(spec.job_id, "completed", 100, stage="pin", detail="done", result=result)
     log.info("completed job=%s backend=%s metadata=%s", spec.job_id, backend, meta.cid)
+    return MintLink(
+        metadata_uri=result["token_uri"],
+        job_id=spec.job_id,
+        wallet=spec.wallet,
+        settings=spec.settings,
+        options=spec.options,
+        gif_cid=gif.cid,
+        gif_size=gif.size,
+    )

@@ -46,6 +46,7 @@ STAGE_STATE = {
     "render": "rendering",
     "assemble": "encoding",
     "pin": "pinning",
+    "chain": "minted",
 }
 
 

@@ -43,6 +43,7 @@ def fold(current: JobStatus | None, event: StatusEvent) -> JobStatus | None:
             reason=event.reason,
             result=event.result,
             wallet=event.wallet,
+            token=event.token,
             created_at=at,
             updated_at=at,
             request=event.request,
@@ -68,6 +69,8 @@ def fold(current: JobStatus | None, event: StatusEvent) -> JobStatus | None:
         reason=event.reason,
         result=event.result or current.result,
         wallet=current.wallet or event.wallet,
+        # the token's record grows (minted, then named): later fields over earlier ones
+        token={**(current.token or {}), **event.token} if event.token else current.token,
         updated_at=max(at, current.updated_at),
         request=current.request or event.request,
         generation=max(current.generation, event.generation),

@@ -36,6 +36,8 @@ class TopicNames:
     status_changelog: str
     retry: str
     dead_letters: str
+    chain_events: str  # mints and completed jobs' metadata URIs, keyed by that URI (chain.py)
+    chain_cursor: str  # the chain watcher's place (one partition, compacted)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TopicNames:
@@ -51,12 +53,15 @@ class TopicNames:
             status_changelog=status_changelog(settings),
             retry=k.topic("retry"),
             dead_letters=k.topic("dead-letters"),
+            chain_events=k.topic("chain-events"),
+            chain_cursor=k.topic("chain-cursor"),
         )
 
 
 STATUS_TABLE = "job-status"
 BLOCKS_TABLE = "frame-blocks"
 ASSEMBLIES_TABLE = "assemblies"
+MINT_LINKS_TABLE = "mint-links"
 
 # The assembler's changelogs (blocks, assemblies) are rewritten by every job, and a finished
 # job leaves only tombstones there: compact them often so that a recovering worker replays
@@ -103,6 +108,21 @@ async def ensure_topics(settings: Settings, timeout: float = 60.0) -> list[str]:
         # replays about one record per job kept (retention decides how many), not seven
         NewTopic(
             names.status_changelog,
+            k.partitions,
+            k.replication,
+            topic_configs={**common, **STATUS_CHANGELOG_CONFIG, "cleanup.policy": "compact"},
+        ),
+        NewTopic(names.chain_events, k.partitions, k.replication, topic_configs=common),
+        # one place per chain and contract: the newest record is all a watcher needs
+        NewTopic(
+            names.chain_cursor,
+            1,
+            k.replication,
+            topic_configs={**common, **STATUS_CHANGELOG_CONFIG, "cleanup.policy": "compact"},
+        ),
+        # a metadata URI's job and token, kept as long as the token (compacted, never deleted)
+        NewTopic(
+            changelog(settings, MINT_LINKS_TABLE),
             k.partitions,
             k.replication,
             topic_configs={**common, **STATUS_CHANGELOG_CONFIG, "cleanup.policy": "compact"},

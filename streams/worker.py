@@ -22,7 +22,7 @@ from lantern.settings import Settings
 from monitoring.metrics import WorkerMetrics
 from pinning.store import LocalStore
 
-from . import assemble, pin, rendering, retry, split, status, watch
+from . import assemble, chain, chain_watch, pin, rendering, retry, split, status, watch
 from .app import create_app
 from .lanes import Lane, LanePool
 from .pipeline import Pipeline
@@ -55,7 +55,10 @@ def create_worker(
         metrics=metrics,
     )
     # attached downstream first: each stage is handed the topic it writes to
-    pin_topic = pin.attach(app, pipe)
+    pinner = pin.create_pinner(pipe)
+    chain_events = chain.attach(app, pipe, pinner)
+    chain_watch.attach(app, pipe, chain_events)
+    pin_topic = pin.attach(app, pipe, pinner, chain_events)
     frames_topic = assemble.attach(app, pipe, out=pin_topic)
     tasks = {lane: rendering.attach(app, pipe, frames_topic, lane) for lane in Lane}
     requests_topic = split.attach(app, pipe, out=tasks)

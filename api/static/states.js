@@ -25,6 +25,7 @@ export function stageText(job) {
     case JobState.ENCODING: return 'Encoding the GIF';
     case JobState.PINNING: return detail === 'GIF pinned' ? 'Pinning — metadata' : 'Pinning to IPFS';
     case JobState.COMPLETED: return 'Done — pinned';
+    case JobState.MINTED: return job.token ? `Minted — token #${job.token.token_id}` : 'Minted';
     case JobState.FAILED: return 'Failed';
     default: return job.state;
   }

@@ -16,7 +16,13 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
-from tests.integration.conftest import ARTIFACTS, ROOT, kafka_bootstrap, lantern  # noqa: F401
+from tests.integration.conftest import (  # noqa: F401
+    ARTIFACTS,
+    ROOT,
+    kafka_bootstrap,
+    lantern,
+    local_chain,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -20,8 +20,10 @@ from pathlib import Path
 
 import pytest
 
+from chain.anvil import Anvil
+from chain.gen1 import deploy
 from lantern.processes import spawn, stop
-from lantern.settings import Settings
+from lantern.settings import DEV_OWNER_KEY, ChainSettings, Settings
 from streams.broker import EmbeddedKafka, free_port
 from streams.topics import ensure_topics
 
@@ -58,6 +60,25 @@ def lantern_env(bootstrap: str, name: str, port: int, store_root: Path) -> dict[
     }
 
 
+@dataclasses.dataclass(frozen=True)
+class LocalChain:
+    """A real EVM node (anvil) for the session; each stack deploys its own Gen1 contract."""
+
+    rpc: str
+    owner_key: str = DEV_OWNER_KEY
+
+    def deploy(self, *, price_wei: int = 10**15, max_supply: int = 1111) -> dict[str, str]:
+        """A new Gen1 contract: the ``LANTERN_CHAIN_*`` variables that point a stack at it."""
+        done = deploy(self.rpc, self.owner_key, price_wei=price_wei, max_supply=max_supply)
+        return {
+            "LANTERN_CHAIN_RPC": self.rpc,
+            "LANTERN_CHAIN_CONTRACT": done.address,
+            "LANTERN_CHAIN_FROM_BLOCK": str(done.block),
+            "LANTERN_CHAIN_OWNER_KEY": self.owner_key,
+            "LANTERN_CHAIN_POLL_S": "0.5",
+        }
+
+
 @dataclasses.dataclass
 class Lantern:
     """A running Lantern: its settings, environment and base URL."""
@@ -87,8 +108,19 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def lantern(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lantern]:
-    """One worker and one API, as separate processes, on a fresh topic prefix and store."""
+def local_chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalChain]:
+    """anvil from `make chain` for the whole session, its state thrown away at the end."""
+    data = tmp_path_factory.mktemp("chain")
+    with Anvil(ChainSettings(data_dir=data), persist=False) as rpc:
+        yield LocalChain(rpc)
+
+
+@pytest.fixture(scope="session")
+def lantern(
+    kafka_bootstrap: str, local_chain: LocalChain, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Lantern]:
+    """One worker and one API, as separate processes, on a fresh topic prefix and store, minting
+    on the session's chain."""
     suffix = f"t{os.getpid()}"
     port = free_port()
     store_root = tmp_path_factory.mktemp("ipfs")
@@ -100,6 +132,7 @@ def lantern(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> I
         "LANTERN_FAULTS_PIN_COLOR": PIN_FAULT_COLOUR,
         "LANTERN_FAULTS_PIN_FAILURES": "2",
         "LANTERN_WORKER_METRICS_PORT": str(free_port()),
+        **local_chain.deploy(),
     }
     settings = Settings.from_env(env)
     with running_stack(env) as base_url:

@@ -22,15 +22,35 @@ from streams.status import fold
 
 
 def test_the_states_in_order_and_the_terminal_ones() -> None:
-    assert STATES == ("queued", "rendering", "encoding", "pinning", "completed", "failed")
-    assert {s for s in JobState if s.terminal} == TERMINAL == {"completed", "failed"}
+    assert STATES == (
+        "queued", "rendering", "encoding", "pinning", "completed", "minted", "failed"
+    )  # fmt: skip
+    assert {s for s in JobState if s.terminal} == TERMINAL == {"completed", "minted", "failed"}
 
 
 def test_every_unfinished_state_moves_forward_or_fails_and_never_back() -> None:
     path = list(JobState)[:5]
     for i, state in enumerate(path[:-1]):
         assert TRANSITIONS[state] == {*path[i:], JobState.FAILED}
-    assert TRANSITIONS[JobState.COMPLETED] == TRANSITIONS[JobState.FAILED] == frozenset()
+    # only the chain moves a completed job on, and nothing leaves failed but a retry
+    assert TRANSITIONS[JobState.COMPLETED] == {JobState.MINTED}
+    assert TRANSITIONS[JobState.MINTED] == {JobState.MINTED}
+    assert TRANSITIONS[JobState.FAILED] == frozenset()
+
+
+def test_a_minted_job_keeps_its_token_and_a_repeat_changes_nothing_of_its_names() -> None:
+    job = fold(None, _event("completed", progress=100, result={"token_uri": "ipfs://a"}))
+    assert fold(job, _event("queued")) is job  # completed never goes back
+    minted = {"token_id": 7, "tx_hash": "0x1", "block_number": 3}
+    job = fold(job, _event("minted", progress=100, token=minted))
+    assert job is not None and job.state == "minted" and job.token == minted
+    named = {"token_id": 7, "token_uri": "ipfs://b", "metadata_cid": "b"}
+    job = fold(job, _event("minted", progress=100, token=named))
+    assert job is not None and job.token == {**minted, **named}
+    again = fold(job, _event("minted", progress=100, token=minted))  # read again: same names
+    assert again is not None and again.token == {**minted, **named}
+    assert again.result == {"token_uri": "ipfs://a"}
+    assert fold(again, _event("failed")) is again  # a minted job cannot fail
 
 
 def _event(state: str, **extra: object) -> StatusEvent:
@@ -42,7 +62,8 @@ def test_the_fold_follows_the_transitions() -> None:
     job = fold(job, _event("encoding", progress=70))
     assert job is not None and job.state == "encoding"
     assert fold(job, _event("rendering", progress=40)) is job  # an earlier stage: ignored
-    assert fold(job, _event("minted")) is job  # a state this version does not know: ignored
+    assert fold(job, _event("burnt")) is job  # a state this version does not know: ignored
+    assert fold(job, _event("minted")) is job  # only a completed job is minted
     failed = fold(job, _event("failed"))
     assert failed is not None and failed.state == "failed"
     assert fold(failed, _event("completed")) is failed  # nothing leaves failed but a retry

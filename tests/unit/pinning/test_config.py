@@ -69,7 +69,7 @@ def test_misconfiguration_is_refused(store: LocalStore, env: dict[str, str], mes
 
 def test_token_never_shown(caplog: pytest.LogCaptureFixture) -> None:
     pin = settings(backend="pinata", token="eyJhbGciOiJIUzI1NiJ9.secret")
-    assert "secret" not in repr(pin) and "token='***'" in repr(pin)
+    assert "secret" not in repr(pin) and "token=***" in repr(pin)
     assert "secret" not in repr(Settings(pin=pin))
     assert "token=''" in repr(PinSettings())  # unset is shown as unset
     with caplog.at_level(logging.DEBUG):

@@ -1,0 +1,179 @@
+"""Chain stage: match the contract's mints to jobs, mark them ``minted``, name their tokens.
+
+Two records meet on ``chain-events``, keyed by a metadata URI (``ipfs://<cid>``):
+
+- ``MintLink`` from the pin stage, once a job is completed: this URI is that job's metadata;
+- ``TokenMinted`` from the chain watcher (``chain_watch.py``): a token was minted with it.
+
+The ``mint-links`` table keeps both per URI, so they match whichever comes first. Once both are
+known, the job's status moves to ``minted`` with its token id, owner, transaction and block.
+With the owner key set, the stage then names the token: it pins the job's metadata again as
+``Gen1 #<id>`` and points the token at it (``updateMetadata``, ERC-4906 ``MetadataUpdate``).
+
+A log read twice (a watcher restarting between publishing mints and saving its place, a reorg
+re-read) changes nothing: the token is the URI's first, and the status fold ignores a repeated
+``minted``. A second token minted with a URI already minted is logged, not counted.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+from typing import Any
+
+import faust
+from faust.types import TableT
+
+from chain.gen1 import Gen1Chain
+from lantern.contract import MintLink, TokenMinted
+from pinning.metadata import build_metadata, canonical_json
+from pinning.pinner import Pinner
+
+from .pipeline import Pipeline
+from .schema import RecordSchema
+from .topics import MINT_LINKS_TABLE, STATUS_CHANGELOG_CONFIG
+
+__all__ = ["MintMatch", "attach", "match"]
+
+log = logging.getLogger(__name__)
+
+
+class MintMatch(faust.Record, serializer="json", namespace="lantern.MintMatch"):
+    """What is known of one metadata URI: its job, its token, the name given to the token."""
+
+    link: MintLink | None = None
+    mint: TokenMinted | None = None
+    named_uri: str = ""  # the ``Gen1 #<id>`` metadata the token points at, once it does
+
+
+def match(current: MintMatch | None, event: MintLink | TokenMinted) -> MintMatch:
+    """The URI's record after ``event``: a link fills in the job, a mint the token (the
+    first token stays; the same token read again in another block, after a reorg, replaces
+    where it lies)."""
+    state = current or MintMatch()
+    if isinstance(event, MintLink):
+        return state.derive(link=event)
+    if state.mint is not None and state.mint.token_id != event.token_id:
+        return state  # minted again under another token id: the job keeps its first
+    return state.derive(mint=event)
+
+
+def minted_token(mint: TokenMinted) -> dict[str, Any]:
+    """The ``token`` a minted status carries (never the names: a repeat must not undo them)."""
+    return {
+        "token_id": mint.token_id,
+        "owner": mint.owner,
+        "tx_hash": mint.tx_hash,
+        "block_number": mint.block_number,
+        "chain_id": mint.chain_id,
+        "contract": mint.contract,
+    }
+
+
+def attach(app: faust.App, pipe: Pipeline, pinner: Pinner) -> faust.TopicT:
+    """Declare ``chain-events``, the ``mint-links`` table and the agent matching them."""
+    partitions = pipe.settings.kafka.partitions
+    name = pipe.names.chain_events
+    schema = RecordSchema(key_type=str, value_type=None)  # links and mints, by namespace
+    topic = app.topic(name, schema=schema, partitions=partitions)
+    table: TableT[str, MintMatch] = app.Table(
+        MINT_LINKS_TABLE,
+        key_type=str,
+        value_type=MintMatch,
+        partitions=partitions,
+        default=None,
+        extra_topic_configs=STATUS_CHANGELOG_CONFIG,
+    )
+    chain = Gen1Chain(pipe.settings.chain) if pipe.settings.chain.active else None
+
+    @app.agent(topic, name="lantern.chain", concurrency=1)  # only concurrency 1 may write
+    async def chain_events(values: faust.StreamT[Any]) -> None:
+        try:
+            async for value in values:
+                if not isinstance(value, MintLink | TokenMinted):
+                    log.warning("chain-events: skipped a value that is no MintLink or "
+                                "TokenMinted: %.200r", value)  # fmt: skip
+                    continue
+                uri = value.metadata_uri
+                before = table.get(uri)
+                after = match(before, value)
+                if after is not before:
+                    table[uri] = after
+                _log_event(value, before, after)
+                if after.link is None or after.mint is None:
+                    continue  # the other half has not come yet
+                work = partial(_minted, pipe, pinner, chain, table, uri, after)
+                job_id = after.link.job_id
+                await pipe.guard("chain", value, work, job_id=job_id, topic=name, key=uri)
+        finally:
+            if chain is not None:
+                await chain.close()
+
+    return topic
+
+
+def _log_event(event: MintLink | TokenMinted, before: MintMatch | None, after: MintMatch) -> None:
+    if isinstance(event, TokenMinted):
+        if before is not None and before.mint and before.mint.token_id != event.token_id:
+            log.warning("token %d minted with %s, already minted as token %d: not counted",
+                        event.token_id, event.metadata_uri, before.mint.token_id)  # fmt: skip
+        elif after.link is None:
+            log.info("token %d minted with %s: no job known for it (yet)",
+                     event.token_id, event.metadata_uri)  # fmt: skip
+
+
+async def _minted(
+    pipe: Pipeline,
+    pinner: Pinner,
+    chain: Gen1Chain | None,
+    table: TableT[str, MintMatch],
+    uri: str,
+    state: MintMatch,
+) -> None:
+    """Report the job minted; then, with the owner key, name its token."""
+    link, mint = state.link, state.mint
+    assert link is not None and mint is not None
+    await pipe.report(
+        link.job_id, "minted", 100, stage="chain",
+        detail=f"minted as token #{mint.token_id}", token=minted_token(mint),
+    )  # fmt: skip
+    log.info("minted job=%s token=%d tx=%s", link.job_id, mint.token_id, mint.tx_hash)
+    if chain is None or chain.owner is None or state.named_uri:
+        return
+    named = await _name_token(pipe, pinner, chain, link, mint)
+    table[uri] = state.derive(named_uri=named)
+
+
+async def _name_token(
+    pipe: Pipeline, pinner: Pinner, chain: Gen1Chain, link: MintLink, mint: TokenMinted
+) -> str:
+    """Pin the job's metadata named ``Gen1 #<id>``, point the token at it, report it."""
+    metadata = build_metadata(
+        job_id=link.job_id,
+        settings=link.settings,
+        options=link.options,
+        gif_cid=link.gif_cid,
+        gif_size=link.gif_size,
+        external_url=f"{pipe.settings.api.base_url}/jobs/{link.job_id}",
+        token_id=mint.token_id,
+    )
+    pinned = await pinner.pin_bytes(
+        canonical_json(metadata),
+        content_type="application/json",
+        name=f"gen1-{mint.token_id}.json",
+        keyvalues={"job_id": link.job_id, "token_id": str(mint.token_id), "kind": "metadata"},
+    )
+    named = f"ipfs://{pinned.cid}"
+    tx_hash = await chain.update_metadata(mint.token_id, named)
+    token = {
+        "token_id": mint.token_id,
+        "token_uri": named,
+        "metadata_cid": pinned.cid,
+        "metadata_url": pipe.gateway_url(pinned.cid),
+    }
+    if tx_hash:
+        token["named_tx"] = tx_hash
+    await pipe.report(link.job_id, "minted", 100, stage="chain",
+                      detail=f"token #{mint.token_id} named", token=token)  # fmt: skip
+    log.info("named token=%d job=%s metadata=%s", mint.token_id, link.job_id, pinned.cid)
+    return named
