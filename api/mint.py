@@ -47,15 +47,24 @@ def _public(settings: ChainSettings) -> dict[str, Any]:
 
 
 async def chain_info(request: web.Request) -> web.Response:
-    """``GET /api/v1/chain`` → where tokens are minted and at what terms."""
+    """``GET /api/v1/chain`` → where tokens are minted and at what terms; ``{"enabled":
+    false}`` when minting is off (no chain configured)."""
     access = request.app[CHAIN]
+    if access.client is None:
+        return web.json_response({"enabled": False})
     chain = await access.ready()
     try:
         terms = await chain.terms()
     except (Web3Exception, OSError, TimeoutError) as exc:
         raise _unreachable(exc) from exc
     price = terms["price_wei"]
-    body = {**_public(access.settings), **terms, "price_wei": str(price), "price": eth(price)}
+    body = {
+        "enabled": True,
+        **_public(access.settings),
+        **terms,
+        "price_wei": str(price),
+        "price": eth(price),
+    }
     return web.json_response(body)
 
 

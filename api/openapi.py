@@ -596,20 +596,45 @@ def _chain_paths() -> Json:
                 "summary": "Where tokens are minted, and at what price",
                 "responses": {
                     "200": _json(
-                        "the chain, the contract and its terms",
+                        "the chain, the contract and its terms; only `enabled: false` when "
+                        "minting is off (no chain configured)",
                         {
-                            "allOf": [_ref("schemas", "Chain")],
-                            "type": "object",
-                            "required": ["price_wei", "price", "max_supply", "total_supply"],
-                            "properties": {
-                                "price_wei": {"type": "string", "pattern": "^[0-9]+$"},
-                                "price": {"type": "string", "description": "in ETH"},
-                                "max_supply": {"type": "integer", "description": "0: no cap"},
-                                "total_supply": {"type": "integer"},
-                            },
+                            "oneOf": [
+                                {
+                                    "type": "object",
+                                    "required": ["enabled"],
+                                    "additionalProperties": False,
+                                    "properties": {"enabled": {"const": False}},
+                                },
+                                {
+                                    "allOf": [_ref("schemas", "Chain")],
+                                    "type": "object",
+                                    "required": [
+                                        "enabled",
+                                        "price_wei",
+                                        "price",
+                                        "max_supply",
+                                        "total_supply",
+                                    ],
+                                    "properties": {
+                                        "enabled": {"const": True},
+                                        "price_wei": {"type": "string", "pattern": "^[0-9]+$"},
+                                        "price": {"type": "string", "description": "in ETH"},
+                                        "max_supply": {
+                                            "type": "integer",
+                                            "description": "0: no cap",
+                                        },
+                                        "total_supply": {"type": "integer"},
+                                    },
+                                },
+                            ]
                         },
                     ),
-                    "503": _CHAIN_UNAVAILABLE,
+                    "503": _error(
+                        503,
+                        "the chain's node cannot be reached now",
+                        {"Retry-After": _ref("headers", "RetryAfter")},
+                    ),
                 },
             }
         },

@@ -84,7 +84,8 @@ contract Gen1 is ERC721, IERC4906, Ownable {
         onlyOwner
     {
         uint256 count = metadataURIs.length;
-        if (count == 0 || fromTokenId == 0 || fromTokenId + count - 1 > _minted) {
+        // (written so that no sum can overflow: a huge fromTokenId is BadBatch, not a panic)
+        if (count == 0 || fromTokenId == 0 || fromTokenId > _minted || count > _minted - fromTokenId + 1) {
             revert BadBatch(fromTokenId, count);
         }
         for (uint256 i = 0; i < count; ++i) {

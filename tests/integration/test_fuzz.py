@@ -25,7 +25,15 @@ import pytest
 from lantern.settings import Settings
 from streams.broker import free_port
 
-from .conftest import ARTIFACTS, _await_ready, _spawn, _stop, create_topics, lantern_env
+from .conftest import (
+    ARTIFACTS,
+    LocalChain,
+    _await_ready,
+    _spawn,
+    _stop,
+    create_topics,
+    lantern_env,
+)
 
 pytestmark = pytest.mark.integration
 TOKEN = "fuzz-operator-token"
@@ -41,7 +49,9 @@ max-stream-events = 1
 
 
 @pytest.fixture(scope="module")
-def fuzz_api(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def fuzz_api(
+    kafka_bootstrap: str, local_chain: LocalChain, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     port = free_port()
     env = {
         **lantern_env(kafka_bootstrap, f"fuzz{os.getpid()}", port, tmp_path_factory.mktemp("f")),
@@ -50,6 +60,7 @@ def fuzz_api(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> 
         "LANTERN_API_PREVIEW_RATE_PER_MIN": "0",
         "LANTERN_API_EVENT_STREAMS_PER_CLIENT": "1000",
         "LANTERN_API_TARPIT_AFTER": "0",
+        **local_chain.deploy(),  # the mint routes answer from a real chain
     }
     create_topics(Settings.from_env(env))
     ARTIFACTS.mkdir(exist_ok=True)
