@@ -181,14 +181,19 @@ def _deploy(args: argparse.Namespace, settings: Settings) -> int:
     """Deploy a new Gen1 contract to LANTERN_CHAIN_RPC, owned by LANTERN_CHAIN_OWNER_KEY's
     account, at LANTERN_CHAIN_MINT_PRICE_WEI with LANTERN_CHAIN_MAX_SUPPLY; print the
     settings that point Lantern at it."""
+    from web3.exceptions import Web3Exception
+
     from chain.gen1 import deploy
 
     chain = settings.chain
     if not chain.rpc or not chain.owner_key:
         raise LanternError("deploy needs LANTERN_CHAIN_RPC and LANTERN_CHAIN_OWNER_KEY")
-    done = deploy(
-        chain.rpc, chain.owner_key, price_wei=chain.mint_price_wei, max_supply=chain.max_supply
-    )
+    try:
+        done = deploy(
+            chain.rpc, chain.owner_key, price_wei=chain.mint_price_wei, max_supply=chain.max_supply
+        )
+    except (OSError, ValueError, Web3Exception) as exc:  # no node, a bad key, a refusal
+        raise LanternError(f"deploy to {chain.rpc} failed: {exc}") from exc
     if done.chain_id != chain.chain_id:
         log.warning("deployed on chain %d, but LANTERN_CHAIN_CHAIN_ID is %d: set it to %d",
                     done.chain_id, chain.chain_id, done.chain_id)  # fmt: skip

@@ -42,8 +42,10 @@ def backoff_delay(attempt: int, base: float, rng: random.Random | None = None) -
     return float(base * 2 ** (attempt - 1) * jitter)
 
 
-# the topics whose events a stage's guard retries (split, render, assemble, pin), unprefixed
-STAGE_TOPICS = ("mint-requests", "frame-tasks", "frame-tasks-bulk", "frames", "pin-requests")
+# the topics whose events a stage's guard retries (split, render, assemble, pin, chain), unprefixed
+STAGE_TOPICS = (
+    "mint-requests", "frame-tasks", "frame-tasks-bulk", "frames", "pin-requests", "chain-events",
+)  # fmt: skip
 
 
 def stage_topics(retry_topic_name: str) -> frozenset[str]:
