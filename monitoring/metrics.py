@@ -85,9 +85,20 @@ class WorkerMetrics(_Metrics):
     stalled: Counter
     redriven: Counter
     stage_seconds: Histogram
+    tokens_minted: Counter
+    chain_block: Gauge
 
     SPECS: ClassVar[dict[str, Spec]] = {
         "frames": (Counter, "lantern_frames_rendered_total", "Frames rendered.", ()),
+        "tokens_minted": (
+            Counter, "lantern_tokens_minted_total",
+            "Jobs matched to their token for the first time by this worker's chain stage.", (),
+        ),
+        "chain_block": (
+            Gauge, "lantern_chain_watched_block",
+            "The last block the chain watcher has read whole (on the leader), and the head.",
+            ("which",),
+        ),
         "jobs_completed": (Counter, "lantern_jobs_completed_total", "Jobs completed.", ()),
         "retries": (
             Counter, "lantern_retries_total", "Events sent to the retry topic.", ("stage",),

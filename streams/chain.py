@@ -102,6 +102,8 @@ def attach(app: faust.App, pipe: Pipeline, pinner: Pinner) -> faust.TopicT:
                 _log_event(value, before, after)
                 if after.link is None or after.mint is None:
                     continue  # the other half has not come yet
+                if before is None or before.link is None or before.mint is None:
+                    pipe.metrics.tokens_minted.inc()  # the first time the two meet
                 work = partial(_minted, pipe, pinner, chain, table, uri, after)
                 job_id = after.link.job_id
                 await pipe.guard("chain", value, work, job_id=job_id, topic=name, key=uri)

@@ -121,8 +121,10 @@ class Watcher:
                 log.warning("chain reorg: block %d is no longer %s; reading the last %d "
                             "blocks again", saved.block_number, saved.block_hash,
                             c.reorg_depth)  # fmt: skip
+        head = await self.chain.head()
+        self.pipe.metrics.chain_block.labels("head").set(head)
         span = next_range(
-            saved, still_there, await self.chain.head(),
+            saved, still_there, head,
             from_block=c.from_block, confirmations=c.confirmations,
             reorg_depth=c.reorg_depth, max_blocks=c.max_blocks,
         )  # fmt: skip
@@ -142,6 +144,7 @@ class Watcher:
         )  # fmt: skip
         await self.pipe.publish(self.cursors, self.key, place)
         self.cursor.latest = place  # ours is the newest (the next load reads it back too)
+        self.pipe.metrics.chain_block.labels("read").set(last)
         if mints:
             log.info("chain: %d mints in blocks %d–%d", len(mints), first, last)
         return len(mints)

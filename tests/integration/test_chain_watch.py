@@ -18,6 +18,7 @@ from web3 import AsyncHTTPProvider, AsyncWeb3
 from chain.artifact import load_artifact
 from lantern.contract import TokenMinted
 from lantern.settings import Settings
+from monitoring.metrics import WorkerMetrics
 from streams.chain_watch import Watcher
 from streams.faults import Faults
 from streams.topics import TopicNames
@@ -37,6 +38,7 @@ class Publisher:
     settings: Settings
     producer: AIOKafkaProducer
     sent: list[tuple[str, Any]] = dataclasses.field(default_factory=list)
+    metrics: WorkerMetrics = dataclasses.field(default_factory=WorkerMetrics.create)
 
     @property
     def names(self) -> TopicNames:
@@ -115,6 +117,10 @@ async def test_a_new_watcher_resumes_from_the_saved_place_and_reads_nothing_twic
         (1, "ipfs://one"),
         (2, "ipfs://two"),
     ]
+    read = publisher.metrics.registry.get_sample_value(
+        "lantern_chain_watched_block", {"which": "read"}
+    )
+    assert read == await w3.eth.block_number
 
 
 async def test_blocks_within_confirmations_are_not_read_so_a_shallow_reorg_never_shows(
