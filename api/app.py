@@ -33,10 +33,12 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS] = settings
     app[SUBMITTER] = Submitter(settings)
-    app[JOBS] = JobView(settings)
+    metrics = ApiMetrics.create()
+    metrics.admission_limit.set(settings.api.max_backlog_frames)
+    app[METRICS] = metrics
+    app[JOBS] = JobView(settings, metrics)
     app[STORE] = LocalStore(settings.store.root)
-    app[METRICS] = ApiMetrics.create()
-    app[LIMITS] = Admission(settings)
+    app[LIMITS] = Admission(settings, metrics)
     app[TARPIT] = Tarpit(settings.api.tarpit_after, settings.api.tarpit_s)
     app[STREAMS] = StreamSlots(settings.api.event_streams, settings.api.event_streams_per_client)
     app.cleanup_ctx.append(_kafka_clients)

@@ -21,13 +21,16 @@ from aiokafka.errors import KafkaError
 
 from lantern.contract import TERMINAL, job_cost
 from lantern.settings import Settings
+from monitoring.metrics import ApiMetrics
 from render import RenderOptions, SettingsError
 from streams.kafka_security import kafka_client_options
 from streams.topics import status_changelog
 
 from .background import BackgroundLoop
 
-__all__ = ["JobView", "job_cost"]
+__all__ = ["FINISHED", "JobView", "job_cost"]
+
+FINISHED = ("completed", "failed")  # where the pipeline's work on a job ends
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +41,9 @@ class JobView(BackgroundLoop):
 
     task_name = "job-view"
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, metrics: ApiMetrics | None = None) -> None:
         self.settings = settings
+        self.metrics = metrics  # jobs seen finishing live: their count and end-to-end time
         self.topic = status_changelog(settings)
         self.jobs: dict[str, dict[str, Any]] = {}
         # kept as jobs change, so neither admission nor a scrape walks every job
@@ -63,6 +67,8 @@ class JobView(BackgroundLoop):
     def _put(self, job_id: str, status: dict[str, Any] | None) -> None:
         """Set (or with None remove) a job's status, keeping the counts and the work in step."""
         old = self.jobs.pop(job_id, None)
+        if status is not None and self.caught_up.is_set():
+            self._count_finished(old, status)
         if old is not None:
             self.states[old["state"]] -= 1
             self.pending_frames -= self._pending.pop(job_id, 0.0)
@@ -81,6 +87,21 @@ class JobView(BackgroundLoop):
             self.pending_frames += left
         if not self._pending:
             self.pending_frames = 0.0  # no drift from float sums once the queue is empty
+
+    def _count_finished(self, old: dict[str, Any] | None, new: dict[str, Any]) -> None:
+        """Count a job that has just completed or failed (not one replayed at start-up, nor
+        a completed job being minted)."""
+        state = new["state"]
+        if self.metrics is None or state not in FINISHED:
+            return
+        if old is not None and old["state"] in TERMINAL:
+            return
+        stage = "pin" if state == "completed" else (new.get("stage") or "unknown")
+        self.metrics.jobs_finished.labels(state, stage).inc()
+        if state == "completed":
+            took = float(new.get("updated_at") or 0) - float(new.get("created_at") or 0)
+            if took > 0:
+                self.metrics.job_seconds.observe(took)
 
     async def wait_changed(self, job_id: str, timeout: float) -> None:
         """Return when the job's status changes (or is removed), or after ``timeout`` seconds.

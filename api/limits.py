@@ -22,6 +22,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from lantern.settings import Settings
+from monitoring.metrics import ApiMetrics
 from streams.kafka_security import kafka_client_options
 from streams.topics import TopicNames
 
@@ -100,12 +101,21 @@ class LagMonitor(BackgroundLoop):
 
     task_name = "backlog-monitor"
 
-    def __init__(self, settings: Settings, interval: float = 1.0) -> None:
+    def __init__(
+        self, settings: Settings, interval: float = 1.0, metrics: ApiMetrics | None = None
+    ) -> None:
         self.settings = settings
         self.interval = interval
+        self.metrics = metrics
         names = TopicNames.from_settings(settings)
         self.topics = (names.mint_requests, names.frame_tasks, names.frame_tasks_bulk)
+        # every topic the workers' group consumes, for lantern_consumer_lag
+        self.watched = (
+            *self.topics, names.frames, names.pin_requests, names.status, names.retry,
+            names.chain_events,
+        )  # fmt: skip
         self.lag = 0
+        self.by_topic: dict[str, int] = {}
         self.polled_at = 0.0
 
     @property
@@ -139,14 +149,18 @@ class LagMonitor(BackgroundLoop):
         committed = await admin.list_consumer_group_offsets(group)
         # topics.py creates these with the configured partition count
         partitions = range(self.settings.kafka.partitions)
-        tps = [TopicPartition(topic, p) for topic in self.topics for p in partitions]
+        tps = [TopicPartition(topic, p) for topic in self.watched for p in partitions]
         ends = await consumer.end_offsets(tps)
-        lag = 0
+        by_topic = dict.fromkeys(self.watched, 0)
         for tp, end in ends.items():
             meta = committed.get(tp)
             done = meta.offset if meta is not None and meta.offset >= 0 else 0
-            lag += max(0, end - done)
-        return lag
+            by_topic[tp.topic] += max(0, end - done)
+        self.by_topic = by_topic
+        if self.metrics is not None:
+            for topic, lag in by_topic.items():
+                self.metrics.consumer_lag.labels(group, topic).set(lag)
+        return sum(by_topic[topic] for topic in self.topics)
 
 
 class Admission:
@@ -167,7 +181,7 @@ class Admission:
        published.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, metrics: ApiMetrics | None = None) -> None:
         api = settings.api
         self.settings = settings
         self.wallets = RateLimiter(api.wallet_rate_per_min, "wallet")
@@ -175,7 +189,7 @@ class Admission:
         work = "frames of work"
         self.wallet_work = RateLimiter(api.client_frames_per_min, "wallet", work)
         self.ip_work = RateLimiter(api.client_frames_per_min, "address", work)
-        self.lag = LagMonitor(settings)
+        self.lag = LagMonitor(settings, metrics=metrics)
         self.sizes = SizeCheck(
             settings.pin.max_bytes,
             api.size_estimates,

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from render.errors import LanternError, SettingsError
 
-from .processes import spawn
+from .processes import free_port, spawn
 from .processes import stop as stop_processes
 from .settings import DEV_OWNER_KEY, Settings, SettingsEnvError, env_help
 
@@ -276,7 +276,14 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
             # one machine: the workers share its cores rather than each taking them all
             env["LANTERN_WORKER_PROCESSES"] = str(max(1, (os.cpu_count() or 1) // workers))
         options = ["--loglevel", args.loglevel]
-        children.extend(spawn([*options, "worker"], env) for _ in range(workers))
+        for i in range(1, workers + 1):
+            worker_env = dict(env)
+            if not settings.worker.metrics_port:
+                # worker i at 9100 + i when free (monitoring/prometheus.local.yml scrapes those)
+                port = free_port(9100 + i)
+                worker_env["LANTERN_WORKER_METRICS_PORT"] = str(port)
+                print(f"worker {i} metrics: http://127.0.0.1:{port}/metrics", flush=True)
+            children.append(spawn([*options, "worker"], worker_env))
         children.append(spawn([*options, "api"], env))
         print(f"lantern is up: {settings.api.base_url}  (Ctrl-C stops it)", flush=True)
         while not stop.wait(0.5):

@@ -6,14 +6,36 @@ No job ids in labels: route templates and status codes only, so cardinality stay
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
 from typing import ClassVar, Self
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
+
+from pinning.metadata import RENDERER_VERSION
 
 __all__ = ["ApiMetrics", "WorkerMetrics"]
 
-#: One metric: its type, name, help text and label names.
-Spec = tuple[type[Counter] | type[Gauge] | type[Histogram], str, str, tuple[str, ...]]
+#: One metric: its type, name, help text, label names and (histograms) bucket bounds.
+Spec = (
+    tuple[type[Counter] | type[Gauge] | type[Histogram], str, str, tuple[str, ...]]
+    | tuple[type[Histogram], str, str, tuple[str, ...], tuple[float, ...]]
+)
+
+# Bucket bounds measured to fit (README "Operating"): a default job takes ~1 s alone and up to a
+# minute or two behind a backlog; one frame renders in 5–60 ms (64² to 1024²); a GIF is
+# encoded in 0.05–3 s; pins take milliseconds locally and seconds to a service.
+JOB_BUCKETS = (0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600)
+FRAME_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1)
+STAGE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+BYTES_BUCKETS = (64e3, 256e3, 1e6, 4e6, 16e6, 32e6, 64e6, 100e6)
+
+BUILD_INFO: Spec = (
+    Gauge,
+    "lantern_build_info",
+    "1, labelled with the running version of Lantern and its renderer.",
+    ("version", "renderer_version"),
+)
 
 
 class _Metrics:
@@ -29,11 +51,28 @@ class _Metrics:
     def create(cls) -> Self:
         """Build and register every metric of ``SPECS``."""
         registry = CollectorRegistry()
-        metrics = {
-            field: kind(name, documentation, labels, registry=registry)
-            for field, (kind, name, documentation, labels) in cls.SPECS.items()
-        }
-        return cls(registry=registry, **metrics)  # type: ignore[call-arg]
+        ProcessCollector(registry=registry)  # process_cpu_seconds_total, resident memory, …
+        metrics = {field: _build(spec, registry) for field, spec in cls.SPECS.items()}
+        made = cls(registry=registry, **metrics)  # type: ignore[call-arg]
+        info = metrics.get("build_info")
+        if isinstance(info, Gauge):
+            info.labels(version(), RENDERER_VERSION).set(1)
+        return made
+
+
+def _build(spec: Spec, registry: CollectorRegistry) -> Counter | Gauge | Histogram:
+    kind, name, documentation, labels, *rest = spec
+    if rest:
+        return Histogram(name, documentation, labels, registry=registry, buckets=rest[0])
+    return kind(name, documentation, labels, registry=registry)
+
+
+def version() -> str:
+    """Lantern's installed version."""
+    try:
+        return package_version("lantern")
+    except PackageNotFoundError:  # pragma: no cover - a source tree without install
+        return "0+unknown"
 
 
 @dataclass(frozen=True)
@@ -46,7 +85,12 @@ class ApiMetrics(_Metrics):
     jobs_submitted: Counter
     jobs_known: Gauge
     pending_frames: Gauge
+    admission_limit: Gauge
     admission_refused: Counter
+    job_seconds: Histogram
+    jobs_finished: Counter
+    consumer_lag: Gauge
+    build_info: Gauge
 
     SPECS: ClassVar[dict[str, Spec]] = {
         "requests": (
@@ -66,10 +110,30 @@ class ApiMetrics(_Metrics):
             Gauge, "lantern_pending_frames",
             "Work of unfinished jobs not yet done, in frames of 512x512 (admission's view).", (),
         ),
+        "admission_limit": (
+            Gauge, "lantern_admission_limit_frames",
+            "The pending work beyond which new jobs are refused (429), in frames; 0: none.", (),
+        ),
         "admission_refused": (
             Counter, "lantern_admission_refused_total",
             "Submissions refused before publishing, by reason (the error code).", ("reason",),
         ),
+        "job_seconds": (
+            Histogram, "lantern_job_seconds",
+            "Jobs from submission to completed (seen finishing by this API replica).", (),
+            JOB_BUCKETS,
+        ),
+        "jobs_finished": (
+            Counter, "lantern_jobs_finished_total",
+            "Jobs seen finishing by this API replica: state completed or failed, and the stage "
+            "(the one that failed; pin for completed).", ("state", "stage"),
+        ),
+        "consumer_lag": (
+            Gauge, "lantern_consumer_lag",
+            "Messages of a topic the workers' group has not yet consumed (log end offset minus "
+            "committed offset, summed over partitions), asked of the broker.", ("group", "topic"),
+        ),
+        "build_info": BUILD_INFO,
     }  # fmt: skip
 
 
@@ -87,6 +151,14 @@ class WorkerMetrics(_Metrics):
     stage_seconds: Histogram
     tokens_minted: Counter
     chain_block: Gauge
+    render_frame_seconds: Histogram
+    encode_seconds: Histogram
+    gif_bytes: Histogram
+    pin_seconds: Histogram
+    pin_requests: Counter
+    rebalances: Counter
+    job_idle_max: Gauge
+    build_info: Gauge
 
     SPECS: ClassVar[dict[str, Spec]] = {
         "frames": (Counter, "lantern_frames_rendered_total", "Frames rendered.", ()),
@@ -119,5 +191,36 @@ class WorkerMetrics(_Metrics):
         ),
         "stage_seconds": (
             Histogram, "lantern_stage_seconds", "Time a stage spent on one event.", ("stage",),
+            STAGE_BUCKETS,
         ),
+        "render_frame_seconds": (
+            Histogram, "lantern_render_frame_seconds",
+            "Render-process time per frame (a task's time over its frames).", (), FRAME_BUCKETS,
+        ),
+        "encode_seconds": (
+            Histogram, "lantern_encode_seconds",
+            "Writing one job's GIF from its frame blocks.", (), STAGE_BUCKETS,
+        ),
+        "gif_bytes": (
+            Histogram, "lantern_gif_bytes", "Size of each GIF written.", (), BYTES_BUCKETS,
+        ),
+        "pin_seconds": (
+            Histogram, "lantern_pin_seconds", "One file's pin, retries included, by backend.",
+            ("backend",), STAGE_BUCKETS,
+        ),
+        "pin_requests": (
+            Counter, "lantern_pin_requests_total",
+            "Files pinned, by backend, kind (image, metadata) and outcome (ok, error).",
+            ("backend", "kind", "outcome"),
+        ),
+        "rebalances": (
+            Counter, "lantern_rebalances_total",
+            "Consumer-group rebalances this worker took part in (partitions assigned).", (),
+        ),
+        "job_idle_max": (
+            Gauge, "lantern_job_idle_seconds_max",
+            "The longest any job in progress (past queued) that this worker owns has gone "
+            "without a status change.", (),
+        ),
+        "build_info": BUILD_INFO,
     }  # fmt: skip

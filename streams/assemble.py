@@ -679,7 +679,10 @@ class Applier:
         self.pipe.enter("assemble.finish", spec)
         job_id = spec.job_id
         runs = [self.blocks[key] for key in run_keys(state)]  # a KeyError: retried
+        started = time.perf_counter()
         gif = await asyncio.to_thread(_write_gif, self.store, spec, runs)
+        self.pipe.metrics.encode_seconds.observe(time.perf_counter() - started)
+        self.pipe.metrics.gif_bytes.observe(len(gif))
         gif_cid = await asyncio.to_thread(self.pipe.store.put, gif, content_type="image/gif")
         shared = await self._share(job_id, gif_cid)
         request = PinRequest(spec=spec, gif_cid=gif_cid, gif_size=len(gif), shared_cid=shared)

@@ -15,7 +15,10 @@ topic, keyed by job id, so the agent that owns the job's assembly state deletes 
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import time
+from collections.abc import AsyncIterator
 from functools import partial
 from typing import Any
 
@@ -94,6 +97,20 @@ async def _pin_and_end(
     await pipe.publish(frames, spec.job_id, finished)
 
 
+@contextlib.asynccontextmanager
+async def _counted(pipe: Pipeline, kind: str) -> AsyncIterator[None]:
+    """Time one file's pin and count its outcome, by backend and kind."""
+    backend = pipe.settings.pin.backend
+    started = time.perf_counter()
+    try:
+        yield
+    except Exception:
+        pipe.metrics.pin_requests.labels(backend, kind, "error").inc()
+        raise
+    pipe.metrics.pin_seconds.labels(backend).observe(time.perf_counter() - started)
+    pipe.metrics.pin_requests.labels(backend, kind, "ok").inc()
+
+
 async def _pin_job(pipe: Pipeline, pinner: Pinner, request: PinRequest) -> MintLink:
     spec, backend = request.spec, pipe.settings.pin.backend
     keyvalues = {
@@ -101,12 +118,13 @@ async def _pin_job(pipe: Pipeline, pinner: Pinner, request: PinRequest) -> MintL
         "wallet": spec.wallet,
         "renderer_version": RENDERER_VERSION,
     }
-    gif = await pinner.pin_stored(
-        request.gif_cid,
-        name=f"gen1-{spec.job_id}.gif",
-        keyvalues=keyvalues | {"kind": "image"},
-        source=request.shared_cid,  # where the assembler added it, for a worker without it
-    )
+    async with _counted(pipe, "image"):
+        gif = await pinner.pin_stored(
+            request.gif_cid,
+            name=f"gen1-{spec.job_id}.gif",
+            keyvalues=keyvalues | {"kind": "image"},
+            source=request.shared_cid,  # where the assembler added it, for a worker without it
+        )
     await pipe.report(spec.job_id, "pinning", 85, stage="pin", detail=f"GIF pinned ({backend})")
     metadata = build_metadata(
         job_id=spec.job_id,
@@ -116,12 +134,13 @@ async def _pin_job(pipe: Pipeline, pinner: Pinner, request: PinRequest) -> MintL
         gif_size=gif.size,
         external_url=f"{pipe.settings.api.base_url}/jobs/{spec.job_id}",
     )
-    meta = await pinner.pin_bytes(
-        canonical_json(metadata),
-        content_type="application/json",
-        name=f"gen1-{spec.job_id}.json",
-        keyvalues=keyvalues | {"kind": "metadata"},
-    )
+    async with _counted(pipe, "metadata"):
+        meta = await pinner.pin_bytes(
+            canonical_json(metadata),
+            content_type="application/json",
+            name=f"gen1-{spec.job_id}.json",
+            keyvalues=keyvalues | {"kind": "metadata"},
+        )
     result: dict[str, Any] = {
         "gif_cid": gif.cid,
         "metadata_cid": meta.cid,

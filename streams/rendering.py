@@ -12,6 +12,7 @@ failed its job: the assembler is told to forget it (``JobEnded``).
 from __future__ import annotations
 
 import logging
+import time
 from functools import partial
 
 import faust
@@ -63,6 +64,7 @@ async def _render(pipe: Pipeline, out: faust.TopicT, task: FrameTask, lane: Lane
     stop = min(task.index + task.count, spec.frames)
     palette = bytes.fromhex(spec.palette)
     blocks: list[str] | None = None
+    started = time.perf_counter()
     if pipe.settings.store.blocks_via == "kafka":
         digests, blocks = await pipe.run(
             render_carried, settings, options, palette, task.index, stop, lane=lane
@@ -72,6 +74,9 @@ async def _render(pipe: Pipeline, out: faust.TopicT, task: FrameTask, lane: Lane
         digests = await pipe.run(
             render_to_store, root, job_id, settings, options, palette, task.index, stop, lane=lane
         )
+    per_frame = (time.perf_counter() - started) / max(1, len(digests))
+    for _ in digests:  # the task's frames took about the same time each
+        pipe.metrics.render_frame_seconds.observe(per_frame)
     frame = FrameBlock(spec=spec, index=task.index, digests=digests, blocks=blocks)
     await pipe.publish(out, spec.job_id, frame)
     pipe.metrics.frames.inc(len(digests))

@@ -40,7 +40,7 @@ from lantern.contract import TERMINAL, JobStatus, MintRequest, StatusEvent
 from .kafka_security import kafka_client_options
 from .pipeline import Pipeline
 
-__all__ = ["CommittedOffsets", "attach", "expired", "lost", "stalled", "unplaced"]
+__all__ = ["CommittedOffsets", "attach", "expired", "idle_max", "lost", "stalled", "unplaced"]
 
 log = logging.getLogger(__name__)
 _partitioner = DefaultPartitioner()
@@ -57,6 +57,15 @@ def stalled(jobs: Iterable[JobStatus], now: float, after: float) -> list[JobStat
         and job.request is not None
         and now - job.updated_at > after
     ]
+
+
+def idle_max(jobs: Iterable[JobStatus], now: float) -> float:
+    """The longest any job in progress (past queued: a backlog is not a stall) has gone
+    without a status change; 0 with none."""
+    return max(
+        (now - job.updated_at for job in jobs if job.state not in TERMINAL | {"queued"}),
+        default=0.0,
+    )
 
 
 def lost(jobs: Iterable[JobStatus], committed: Mapping[int, int]) -> list[JobStatus]:
@@ -166,6 +175,7 @@ def attach(
     async def watch() -> None:
         now = time.time()
         jobs = [job for job_id, job in list(table.items()) if job is not None and owned(job_id)]
+        pipe.metrics.job_idle_max.set(idle_max(jobs, now))
         for job in stalled(jobs, now, r.stall_after_s):
             await _redrive(pipe, requests, job, now)
         committed = await offsets.fetch()

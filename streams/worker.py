@@ -13,6 +13,7 @@ import logging
 import multiprocessing
 import os
 from concurrent.futures import Executor, ProcessPoolExecutor
+from typing import Any
 
 import faust
 from prometheus_client import start_http_server
@@ -63,6 +64,11 @@ def create_worker(
     tasks = {lane: rendering.attach(app, pipe, frames_topic, lane) for lane in Lane}
     requests_topic = split.attach(app, pipe, out=tasks)
     watch.attach(app, pipe, status_table, requests_topic)
+
+    async def count_rebalance(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        metrics.rebalances.inc()
+
+    app.on_partitions_assigned.connect(count_rebalance)
     return app, pipe
 
 

@@ -188,6 +188,7 @@ def test_the_stage_topics_are_allowed() -> None:
         names.frame_tasks_bulk,
         names.frames,
         names.pin_requests,
+        names.chain_events,
     }
     for topic in allowed:
         assert allowed_target(topic, allowed)
