@@ -941,6 +941,172 @@ def _admin_paths() -> Json:
                 },
             }
         },
+        "/api/v1/jobs/{job_id}/detail": {
+            "get": {
+                "operationId": "jobDetail",
+                "tags": ["operator"],
+                "summary": "One job whole: its request, timeline, full error and trace",
+                "security": _ADMIN,
+                "parameters": [_JOB_ID],
+                "responses": {
+                    "200": _json(
+                        "the job as the status table holds it",
+                        {
+                            "type": "object",
+                            "required": ["job_id", "state", "progress"],
+                            "properties": {
+                                "job_id": _JOB_ID_SCHEMA,
+                                "state": _ref("schemas", "State"),
+                                "progress": {"type": "integer"},
+                                "request": {"type": ["object", "null"]},
+                                "timeline": {
+                                    "type": ["array", "null"],
+                                    "items": {
+                                        "type": "object",
+                                        "required": ["at", "state", "stage", "detail"],
+                                        "properties": {
+                                            "at": _STAMP,
+                                            "state": {"type": "string"},
+                                            "stage": {"type": "string"},
+                                            "detail": {"type": "string"},
+                                            "error": {"type": "string"},
+                                        },
+                                    },
+                                },
+                                "error": {"type": ["string", "null"]},
+                                "trace": {"type": ["string", "null"]},
+                            },
+                        },
+                    ),
+                    **_errors(401, 403, 404),
+                },
+            }
+        },
+        "/api/v1/jobs/{job_id}/cancel": {
+            "post": {
+                "operationId": "cancelJob",
+                "tags": ["operator"],
+                "summary": "Fail an unfinished job (work in flight finishes and is discarded)",
+                "security": _ADMIN,
+                "parameters": [_JOB_ID],
+                "responses": {
+                    "202": _json(
+                        "cancelled",
+                        {
+                            "type": "object",
+                            "required": ["job_id", "state"],
+                            "properties": {
+                                "job_id": _JOB_ID_SCHEMA,
+                                "state": {"const": JobState.FAILED.value},
+                            },
+                        },
+                    ),
+                    **_errors(401, 403, 404, 409, e409="the job has already finished"),
+                    "503": _error(503, headers=_RETRY_AFTER),
+                },
+            }
+        },
+        "/api/v1/jobs/retry-failed": {
+            "post": {
+                "operationId": "retryFailed",
+                "tags": ["operator"],
+                "summary": "Retry every failed job that has its request, oldest first",
+                "security": _ADMIN,
+                "parameters": [_limit(1000, 10_000)],
+                "responses": {
+                    "202": _json(
+                        "what was retried, and what could not be (no stored request)",
+                        {
+                            "type": "object",
+                            "required": ["retried", "skipped"],
+                            "properties": {
+                                "retried": {"type": "array", "items": _JOB_ID_SCHEMA},
+                                "skipped": {"type": "array", "items": _JOB_ID_SCHEMA},
+                            },
+                        },
+                    ),
+                    **_errors(401, 403, 422, e422="bad `limit`"),
+                    "503": _error(503, headers=_RETRY_AFTER),
+                },
+            }
+        },
+        "/api/v1/jobs/purge": {
+            "post": {
+                "operationId": "purgeJobs",
+                "tags": ["operator"],
+                "summary": "Forget completed and failed jobs older than a time (never minted ones)",
+                "security": _ADMIN,
+                "parameters": [
+                    {
+                        **_query(
+                            "older_than_s",
+                            {"type": "string", "pattern": "^[0-9]{1,10}$"},
+                            "seconds since the job last changed",
+                        ),
+                        "required": True,
+                    }
+                ],
+                "responses": {
+                    "202": _json(
+                        "the jobs forgotten",
+                        {
+                            "type": "object",
+                            "required": ["purged"],
+                            "properties": {"purged": {"type": "array", "items": _JOB_ID_SCHEMA}},
+                        },
+                    ),
+                    **_errors(401, 403, 422, e422="`older_than_s` is not a whole number"),
+                    "503": _error(503, headers=_RETRY_AFTER),
+                },
+            }
+        },
+        "/api/v1/workers": {
+            "get": {
+                "operationId": "workers",
+                "tags": ["operator"],
+                "summary": "The workers' consumer group: its members and their partitions",
+                "security": _ADMIN,
+                "responses": {
+                    "200": _json(
+                        "the group as the broker describes it",
+                        {
+                            "type": "object",
+                            "required": ["group", "state", "members"],
+                            "properties": {
+                                "group": {"type": "string"},
+                                "state": {"type": "string"},
+                                "members": {
+                                    "type": "array",
+                                    "items": {
+                                        "type": "object",
+                                        "required": [
+                                            "member_id",
+                                            "client_id",
+                                            "host",
+                                            "partitions",
+                                        ],
+                                        "properties": {
+                                            "member_id": {"type": "string"},
+                                            "client_id": {"type": "string"},
+                                            "host": {"type": "string"},
+                                            "partitions": {
+                                                "type": "object",
+                                                "additionalProperties": {
+                                                    "type": "array",
+                                                    "items": {"type": "integer"},
+                                                },
+                                            },
+                                        },
+                                    },
+                                },
+                            },
+                        },
+                    ),
+                    **_errors(401, 403),
+                    "503": _error(503, headers=_RETRY_AFTER),
+                },
+            }
+        },
         "/api/v1/dead-letters": {
             "get": {
                 "operationId": "deadLetters",

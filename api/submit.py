@@ -20,7 +20,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from lantern.contract import MintRequest, StatusEvent
+from lantern.contract import JobEnded, MintRequest, StatusEvent
 from lantern.settings import Settings
 from render import Gen1Settings, RenderOptions
 from streams.kafka_security import kafka_client_options
@@ -123,6 +123,36 @@ class Submitter:
         reopen = await self._publish(reopen, request)
         log.info("retry job=%s generation=%d", request.job_id, generation)
         return reopen
+
+    async def cancel(self, job: dict[str, Any]) -> StatusEvent:
+        """An operator's cancel of an unfinished job: it fails with that reason, and the
+        assembler forgets what it holds of it (work in flight finishes and is discarded)."""
+        job_id = job["job_id"]
+        why = "cancelled by an operator"
+        failed = StatusEvent(
+            job_id=job_id, state="failed", progress=0, stage="operator", detail=why,
+            error=why, reason=why, at=time.time(), generation=int(job.get("generation", 0)),
+        )  # fmt: skip
+        ended = JobEnded(job_id=job_id, how="failed", generation=failed.generation)
+        await self._send(self.names.status, job_id, failed.dumps())
+        await self._send(self.names.frames, job_id, ended.dumps())
+        log.info("cancel job=%s", job_id)
+        return failed
+
+    async def purge(self, job_id: str, state: str) -> None:
+        """Forget a finished job's status (a tombstone in the status changelog follows)."""
+        purge = StatusEvent(job_id=job_id, state=state, progress=0, purge=True, at=time.time())
+        await self._send(self.names.status, job_id, purge.dumps())
+
+    async def _send(self, topic: str, key: str, value: bytes) -> None:
+        if self._producer is None:
+            raise _unavailable("the broker is unavailable; try again shortly")
+        try:
+            async with asyncio.timeout(self.settings.kafka.request_timeout_s):
+                await self._producer.send_and_wait(topic, value, key=key.encode())
+        except (KafkaError, TimeoutError) as exc:
+            log.warning("publish to %s failed key=%s: %r", topic, key, exc)
+            raise _unavailable("the broker did not take it; retry") from exc
 
     async def _publish(self, status: StatusEvent, request: MintRequest) -> StatusEvent:
         """The request on the broker's log, then its status; 503 if the request is not taken."""

@@ -36,6 +36,8 @@ __all__ = [
     "CONTRACT_VERSION",
     "STATES",
     "TERMINAL",
+    "TIMELINE_MAX",
+    "TRACE_MAX_CHARS",
     "TRANSITIONS",
     "ChainCursor",
     "DeadLetter",
@@ -94,6 +96,9 @@ TRANSITIONS: Mapping[JobState, frozenset[JobState]] = {
 TERMINAL = frozenset({JobState.COMPLETED, JobState.MINTED, JobState.FAILED})
 STATES: tuple[str, ...] = tuple(state.value for state in JobState)
 
+
+TIMELINE_MAX = 40  # entries a job's status keeps of its history
+TRACE_MAX_CHARS = 4000  # of a failure's traceback, its end (where it was raised)
 
 REFERENCE_PIXELS = 512 * 512  # a frame of the default size: the unit of work
 
@@ -255,6 +260,7 @@ class StatusEvent(_JobReport, serializer="json", namespace="lantern.StatusEvent"
     stalls: int = 0  # … for the n-th time (a count, not an increment: redelivery-safe)
     purge: bool = False  # retention: forget the job
     version: int = CONTRACT_VERSION  # the contract its writer spoke (check_version)
+    trace: str | None = None  # a failure's traceback (operators only; its tail)
 
 
 class JobStatus(_JobReport, serializer="json", namespace="lantern.JobStatus"):
@@ -269,6 +275,10 @@ class JobStatus(_JobReport, serializer="json", namespace="lantern.JobStatus"):
     stalls: int = 0
     retries: int = 0  # operator retries
     version: int = CONTRACT_VERSION  # the contract its writer spoke (check_version)
+    trace: str | None = None  # the last failure's traceback (operators only)
+    # how the job got here: {at, state, stage, detail, error?} for each change of state or
+    # stage and each failure, oldest first (the first and the last TIMELINE_MAX − 1 kept)
+    timeline: list[dict[str, Any]] | None = None
 
 
 class _FailedEvent(faust.Record, abstract=True):
@@ -300,6 +310,7 @@ class DeadLetter(_FailedEvent, serializer="json", namespace="lantern.DeadLetter"
     error: str
     at: float
     version: int = CONTRACT_VERSION  # the contract its writer spoke (check_version)
+    trace: str | None = None  # the traceback of the last attempt (its tail)
 
 
 class MintLink(faust.Record, serializer="json", namespace="lantern.MintLink"):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -21,7 +22,13 @@ from typing import Any, TypeVar
 
 import faust
 
-from lantern.contract import DeadLetter, RetryEnvelope, StatusEvent, check_version
+from lantern.contract import (
+    TRACE_MAX_CHARS,
+    DeadLetter,
+    RetryEnvelope,
+    StatusEvent,
+    check_version,
+)
 from lantern.settings import Settings
 from monitoring.metrics import WorkerMetrics
 from pinning.gateway import SharedContent
@@ -189,6 +196,7 @@ class Pipeline:
     ) -> bool:
         """Send the failed ``event`` to be retried, or to the dead letters: True if it died."""
         reason = f"{type(exc).__name__}: {exc}"
+        trace = "".join(traceback.format_exception(exc))[-TRACE_MAX_CHARS:]
         attempt = int(getattr(event, "attempt", 1))
         attempts = self.settings.reliability.attempts
         if is_permanent(exc) or attempt >= attempts:
@@ -196,7 +204,9 @@ class Pipeline:
             log.warning("dead letter job=%s stage=%s attempt=%d: %s",
                         job_id, stage, attempt, reason)  # fmt: skip
             public = public_reason(stage, exc)
-            await self._dead_letter(job_id, stage, event, topic, key, attempt, reason, public)
+            await self._dead_letter(
+                job_id, stage, event, topic, key, attempt, reason, public, trace
+            )
             return True
         self.metrics.retries.labels(stage).inc()
         delay = backoff_delay(attempt, self.settings.reliability.backoff_s)
@@ -234,6 +244,7 @@ class Pipeline:
         attempts: int,
         reason: str,
         public: str,
+        trace: str,
     ) -> None:
         letter = DeadLetter(
             job_id=job_id,
@@ -244,6 +255,7 @@ class Pipeline:
             attempts=attempts,
             error=reason,
             at=time.time(),
+            trace=trace,
         )
         await self.publish(self.dead_letter_topic, job_id, letter)
         noun = "attempt" if attempts == 1 else "attempts"
@@ -255,6 +267,7 @@ class Pipeline:
             detail=f"{stage} failed after {attempts} {noun}",
             error=reason,
             reason=public,
+            trace=trace,
         )
 
     def gateway_url(self, cid: str) -> str:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 import faust
 from faust.types import TableT
 
-from lantern.contract import TRANSITIONS, JobState, JobStatus, StatusEvent
+from lantern.contract import TIMELINE_MAX, TRANSITIONS, JobState, JobStatus, StatusEvent
 
 from .topics import STATUS_TABLE
 
@@ -50,6 +51,8 @@ def fold(current: JobStatus | None, event: StatusEvent) -> JobStatus | None:
             request_partition=event.request_partition,
             request_offset=event.request_offset,
             generation=event.generation,
+            trace=event.trace,
+            timeline=[_entry(event, at)],
         )
     if event.reopen and current.state == JobState.FAILED:
         return current.derive(
@@ -57,6 +60,7 @@ def fold(current: JobStatus | None, event: StatusEvent) -> JobStatus | None:
             error=None, reason=None,
             generation=max(current.generation, event.generation),
             retries=current.retries + 1, updated_at=at, **_request_position(current, event),
+            timeline=_grown(current, event, at),
         )  # fmt: skip
     if not _moves(current.state, event.state):
         return current  # out of order, after the end, or a state this version does not know
@@ -75,8 +79,31 @@ def fold(current: JobStatus | None, event: StatusEvent) -> JobStatus | None:
         request=current.request or event.request,
         generation=max(current.generation, event.generation),
         stalls=max(current.stalls, event.stalls),
+        trace=event.trace or (None if event.state != JobState.FAILED else current.trace),
+        timeline=_grown(current, event, at),
         **_request_position(current, event),
     )
+
+
+def _entry(event: StatusEvent, at: float) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "at": at, "state": event.state, "stage": event.stage, "detail": event.detail,
+    }  # fmt: skip
+    if event.error:
+        entry["error"] = event.error
+    return entry
+
+
+def _grown(current: JobStatus, event: StatusEvent, at: float) -> list[dict[str, Any]]:
+    """The job's timeline with ``event`` added when it changes the state or the stage, fails,
+    or retries (progress within a stage is not history)."""
+    timeline = list(current.timeline or [])
+    moved = event.state != current.state or (event.stage and event.stage != current.stage)
+    if moved or event.error or event.reopen or "retrying" in event.detail:
+        timeline.append(_entry(event, at))
+    if len(timeline) > TIMELINE_MAX:
+        timeline = [timeline[0], *timeline[-(TIMELINE_MAX - 1) :]]
+    return timeline
 
 
 def _request_position(current: JobStatus, event: StatusEvent) -> dict[str, int | None]:
