@@ -17,7 +17,7 @@ from .jobs import JobView
 from .keys import JOBS, LIMITS, METRICS, SETTINGS, STORE, STREAMS, SUBMITTER
 from .limits import TARPIT, Admission, StreamSlots, Tarpit, tarpit_middleware
 from .mint import chain_access
-from .observe import AccessLog, metrics_middleware
+from .observe import AccessLog, metrics_middleware, request_id_middleware
 from .preview import preview_pool
 from .routes import setup_routes
 from .submit import Submitter
@@ -28,7 +28,12 @@ __all__ = ["create_app", "run_api", "server_options"]
 def create_app(settings: Settings) -> web.Application:
     """The API with its routes, error handling and Kafka clients opened at start-up."""
     app = web.Application(
-        middlewares=[metrics_middleware, error_middleware, tarpit_middleware],
+        middlewares=[
+            request_id_middleware,  # first: every line of a request, errors too, has its id
+            metrics_middleware,
+            error_middleware,
+            tarpit_middleware,
+        ],
         client_max_size=settings.api.max_body_bytes,
     )
     app[SETTINGS] = settings

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
+import uuid
 from time import monotonic
 
 from aiohttp import web
@@ -13,11 +15,32 @@ from aiohttp.web_response import StreamResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from lantern.contract import STATES
+from lantern.logs import bind_request
 
 from .errors import Handler
 from .keys import JOBS, METRICS
 
-__all__ = ["AccessLog", "metrics", "metrics_middleware"]
+__all__ = ["REQUEST_ID", "AccessLog", "metrics", "metrics_middleware", "request_id_middleware"]
+
+REQUEST_ID = "X-Request-Id"
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+@web.middleware
+async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Give every request an id (the client's ``X-Request-Id`` when it is a sane one), put it
+    on every log line of the request, its access-log line included, and answer it back."""
+    given = request.headers.get(REQUEST_ID, "")
+    request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+    bind_request(request_id)
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        exc.headers[REQUEST_ID] = request_id
+        raise
+    if not response.prepared:
+        response.headers[REQUEST_ID] = request_id
+    return response
 
 
 @web.middleware

@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from lantern.contract import JobEnded, MintRequest, StatusEvent
+from lantern.logs import bind
 from lantern.settings import Settings
 from render import Gen1Settings, RenderOptions
 from streams.kafka_security import kafka_client_options
@@ -96,6 +97,7 @@ class Submitter:
     ) -> StatusEvent:
         """Publish a new job; its ``queued`` status event is returned. 503 if the broker fails."""
         job_id = job_id or uuid.uuid4().hex
+        bind(job_id=job_id)  # the rest of the request's lines name the job
         now = time.time()
         request = MintRequest(
             job_id=job_id,

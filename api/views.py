@@ -12,6 +12,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from lantern.logs import bind
 from pinning import CidHasher, ContentNotFound, InvalidCid, LocalStore, validate_cid
 from pinning.gateway import HOP, READ_BYTES, GatewayFailed, Gateways
 
@@ -294,6 +295,7 @@ def find_job(request: web.Request, job_id: str) -> dict[str, Any]:
     job = request.app[JOBS].get(job_id) if _JOB_ID.match(job_id) else None
     if job is None:
         raise ApiError(404, "not_found", f"no job {job_id}")
+    bind(job_id=job_id)  # the request's later lines (its access log) name the job
     return job
 
 

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from render.errors import LanternError, SettingsError
 
+from .logs import configure as configure_logs
 from .processes import free_port, spawn
 from .processes import stop as stop_processes
 from .settings import DEV_OWNER_KEY, Settings, SettingsEnvError, env_help
@@ -43,12 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``lantern`` console script."""
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=getattr(logging, args.loglevel.upper()),
-        format="%(asctime)s %(levelname).1s %(name)s %(message)s",
-    )
     try:
         settings = Settings.from_env()
+        configure_logs(settings.log.format, args.loglevel)
         result: int = args.run(args, settings)
         return result
     except SettingsEnvError as exc:

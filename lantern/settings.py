@@ -18,6 +18,7 @@ __all__ = [
     "ChainSettings",
     "FaultSettings",
     "KafkaSettings",
+    "LogSettings",
     "PinSettings",
     "ReliabilitySettings",
     "Settings",
@@ -340,6 +341,20 @@ class ChainSettings:
 
 
 @dataclass(frozen=True)
+class LogSettings:
+    """How every process logs: ``text`` (a terminal's lines) or ``json`` (one object a line,
+    with the job, stage, attempt and request id of what it is about; ``lantern/logs.py``)."""
+
+    format: str = "text"
+
+    def __post_init__(self) -> None:
+        fmt = self.format.lower()
+        if fmt not in ("text", "json"):
+            raise SettingsEnvError(f"{PREFIX}LOG_FORMAT={self.format!r} is not one of text, json")
+        object.__setattr__(self, "format", fmt)
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything Lantern's processes need, grouped by concern."""
 
@@ -351,6 +366,7 @@ class Settings:
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
     chain: ChainSettings = field(default_factory=ChainSettings)
+    log: LogSettings = field(default_factory=LogSettings)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -365,6 +381,7 @@ class Settings:
             worker=_from_env(WorkerSettings(), "WORKER", env),
             api=_from_env(ApiSettings(), "API", env),
             chain=_from_env(ChainSettings(), "CHAIN", env),
+            log=_from_env(LogSettings(), "LOG", env),
         )
 
 
@@ -411,7 +428,7 @@ def env_help() -> str:
     """One line per ``LANTERN_*`` variable with its default, for ``lantern --help``."""
     lines = []
     defaults = Settings()
-    for group in ("kafka", "store", "pin", "reliability", "faults", "worker", "api", "chain"):
+    for group in (f.name for f in dataclasses.fields(Settings)):
         obj = getattr(defaults, group)
         for f in dataclasses.fields(obj):
             lines.append(

@@ -29,6 +29,7 @@ from lantern.contract import (
     StatusEvent,
     check_version,
 )
+from lantern.logs import log_context
 from lantern.settings import Settings
 from monitoring.metrics import WorkerMetrics
 from pinning.gateway import SharedContent
@@ -172,16 +173,18 @@ class Pipeline:
         """
         outcome = Outcome()
         started = time.perf_counter()
-        try:
-            self.enter(stage, event)
-            await work()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            outcome.failed = True
-            outcome.final = await self._failed(job_id, stage, event, exc, topic, key, partition)
-        else:
-            self.metrics.stage_seconds.labels(stage).observe(time.perf_counter() - started)
+        attempt = int(getattr(event, "attempt", 1))
+        with log_context(job_id=job_id, stage=stage, attempt=attempt):  # on every line of it
+            try:
+                self.enter(stage, event)
+                await work()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                outcome.failed = True
+                outcome.final = await self._failed(job_id, stage, event, exc, topic, key, partition)
+            else:
+                self.metrics.stage_seconds.labels(stage).observe(time.perf_counter() - started)
         return outcome
 
     async def _failed(

@@ -15,6 +15,7 @@ import faust
 from faust.types import TableT
 
 from lantern.contract import TIMELINE_MAX, TRANSITIONS, JobState, JobStatus, StatusEvent
+from lantern.logs import log_context
 
 from .topics import STATUS_TABLE
 
@@ -134,16 +135,19 @@ def attach(
     @app.agent(topic, name="lantern.status", concurrency=1)  # only concurrency 1 may write
     async def fold_status(events: faust.StreamT[StatusEvent]) -> None:
         async for event in events:
-            before = table.get(event.job_id)
-            after = fold(before, event)
-            if after is None:
-                if before is not None:
-                    del table[event.job_id]  # a tombstone: compaction forgets the job
-                    log.info("status purged job=%s", event.job_id)
-            elif after is not before:
-                table[event.job_id] = after
-                log.info(
-                    "status job=%s state=%s progress=%d", event.job_id, after.state, after.progress
-                )
+            with log_context(job_id=event.job_id, stage="status"):
+                _apply(table, event)
 
     return topic, table
+
+
+def _apply(table: TableT[str, JobStatus], event: StatusEvent) -> None:
+    before = table.get(event.job_id)
+    after = fold(before, event)
+    if after is None:
+        if before is not None:
+            del table[event.job_id]  # a tombstone: compaction forgets the job
+            log.info("status purged job=%s", event.job_id)
+    elif after is not before:
+        table[event.job_id] = after
+        log.info("status job=%s state=%s progress=%d", event.job_id, after.state, after.progress)

@@ -19,6 +19,7 @@ import faust
 from prometheus_client import start_http_server
 
 from lantern.contract import DeadLetter
+from lantern.logs import logging_config
 from lantern.settings import Settings
 from monitoring.metrics import WorkerMetrics
 from pinning.store import LocalStore
@@ -84,7 +85,10 @@ def run_worker(settings: Settings) -> None:
     with ProcessPoolExecutor(max_workers=processes, mp_context=context) as pool:
         app, _ = create_worker(settings, pool, metrics, processes)
         log.info("worker starting processes=%d bootstrap=%s", processes, settings.kafka.bootstrap)
-        worker = faust.Worker(app, loglevel=settings.worker.loglevel)
+        options: dict[str, Any] = {}
+        if settings.log.format == "json":  # else faust's own text lines
+            options["logging_config"] = logging_config("json", settings.worker.loglevel)
+        worker = faust.Worker(app, loglevel=settings.worker.loglevel, **options)
         try:
             worker.execute_from_commandline()
         except SystemExit as exc:
