@@ -22,8 +22,9 @@ CHAIN_JS := chain/node_modules/.installed
 # module proxy at this version (`make kubo`; Go 1.26 or newer).
 KUBO_VERSION := v0.42.0
 KUBO    := .lantern/kubo/ipfs
-# Debian packages the tests and benchmarks use: a real browser for the page, gifsicle to compare.
-APT_PACKAGES := chromium gifsicle
+# Debian packages the tests and benchmarks use: a real browser for the page, gifsicle to compare,
+# Prometheus (its promtool checks the alert rules; the dashboards' queries run on it).
+APT_PACKAGES := chromium gifsicle prometheus
 PYTEST_ARGS ?=
 
 .PHONY: setup kafka kubo chain contract run test test-unit test-integration lint lint-js fmt type bench lock clean
@@ -111,12 +112,13 @@ $(JS): tests/js/package.json tests/js/package-lock.json
 	touch $@
 
 # Installs the Debian packages once (CI and developers run as root; elsewhere use sudo).
-$(SYSTEM):
+# (again whenever this Makefile changes: a package added to APT_PACKAGES gets installed)
+$(SYSTEM): Makefile
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 	mkdir -p $(dir $@) && touch $@
 

@@ -30,6 +30,10 @@ FRAME_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1)
 STAGE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 BYTES_BUCKETS = (64e3, 256e3, 1e6, 4e6, 16e6, 32e6, 64e6, 100e6)
 
+# label values known in advance: their series exist at 0 from the start
+STAGES = ("split", "render", "assemble", "pin", "chain")
+PIN_BACKENDS = ("local", "pinata", "kubo", "psa")
+
 BUILD_INFO: Spec = (
     Gauge,
     "lantern_build_info",
@@ -46,6 +50,7 @@ class _Metrics:
     """
 
     SPECS: ClassVar[dict[str, Spec]]
+    KNOWN_LABELS: ClassVar[dict[str, list[tuple[str, ...]]]] = {}
 
     @classmethod
     def create(cls) -> Self:
@@ -54,6 +59,9 @@ class _Metrics:
         ProcessCollector(registry=registry)  # process_cpu_seconds_total, resident memory, …
         metrics = {field: _build(spec, registry) for field, spec in cls.SPECS.items()}
         made = cls(registry=registry, **metrics)  # type: ignore[call-arg]
+        for field, label_sets in cls.KNOWN_LABELS.items():
+            for labels in label_sets:  # series at 0 from the start: increase() sees the first
+                metrics[field].labels(*labels)
         info = metrics.get("build_info")
         if isinstance(info, Gauge):
             info.labels(version(), RENDERER_VERSION).set(1)
@@ -135,6 +143,13 @@ class ApiMetrics(_Metrics):
         ),
         "build_info": BUILD_INFO,
     }  # fmt: skip
+
+    KNOWN_LABELS: ClassVar[dict[str, list[tuple[str, ...]]]] = {
+        "jobs_finished": [
+            ("completed", "pin"),
+            *(("failed", stage) for stage in (*STAGES, "watch", "operator")),
+        ],
+    }
 
 
 @dataclass(frozen=True)
@@ -224,3 +239,14 @@ class WorkerMetrics(_Metrics):
         ),
         "build_info": BUILD_INFO,
     }  # fmt: skip
+
+    KNOWN_LABELS: ClassVar[dict[str, list[tuple[str, ...]]]] = {
+        "retries": [(stage,) for stage in STAGES],
+        "dead_letters": [(stage,) for stage in STAGES],
+        "pin_requests": [
+            (backend, kind, outcome)
+            for backend in PIN_BACKENDS
+            for kind in ("image", "metadata")
+            for outcome in ("ok", "error")
+        ],
+    }

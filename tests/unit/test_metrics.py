@@ -63,3 +63,13 @@ def test_both_processes_say_their_version_and_their_own_cpu_and_memory() -> None
         (info,) = [m for m in metrics.registry.collect() if m.name == "lantern_build_info"]
         (labels,) = [s.labels for s in info.samples]
         assert labels["version"] and labels["renderer_version"].startswith("lantern-gen1/")
+
+
+def test_known_label_values_exist_at_zero_so_the_first_increase_is_seen() -> None:
+    worker, api = WorkerMetrics.create(), ApiMetrics.create()
+    assert sample(worker, "lantern_dead_letters_total", stage="render") == 0.0
+    assert worker.registry.get_sample_value("lantern_dead_letters_total", {"stage": "pin"}) == 0
+    labels = {"backend": "kubo", "kind": "image", "outcome": "error"}
+    assert worker.registry.get_sample_value("lantern_pin_requests_total", labels) == 0
+    failed = {"state": "failed", "stage": "render"}
+    assert api.registry.get_sample_value("lantern_jobs_finished_total", failed) == 0
