@@ -149,6 +149,9 @@ class ApiMetrics(_Metrics):
             ("completed", "pin"),
             *(("failed", stage) for stage in (*STAGES, "watch", "operator")),
         ],
+        "admission_refused": [
+            (code,) for code in ("rate_limited", "busy", "too_costly", "too_large_to_pin")
+        ],
     }
 
 
@@ -242,6 +245,9 @@ class WorkerMetrics(_Metrics):
 
     KNOWN_LABELS: ClassVar[dict[str, list[tuple[str, ...]]]] = {
         "retries": [(stage,) for stage in STAGES],
+        "stage_seconds": [(stage,) for stage in STAGES],
+        "redriven": [(reason,) for reason in ("stalled", "lost", "aged")],
+        "pin_seconds": [(backend,) for backend in PIN_BACKENDS],
         "dead_letters": [(stage,) for stage in STAGES],
         "pin_requests": [
             (backend, kind, outcome)
