@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from lantern.settings import Settings
+from lantern.tracing import setup_tracing
 from monitoring.metrics import ApiMetrics
 from pinning import LocalStore
 
@@ -93,6 +94,7 @@ def server_options(settings: Settings) -> dict[str, Any]:
 
 def run_api(settings: Settings) -> None:
     """Serve until interrupted."""
+    setup_tracing(settings.trace, "lantern-api")
     web.run_app(
         create_app(settings),
         host=settings.api.host,

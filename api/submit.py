@@ -23,6 +23,7 @@ from aiokafka.errors import KafkaError
 from lantern.contract import JobEnded, MintRequest, StatusEvent
 from lantern.logs import bind
 from lantern.settings import Settings
+from lantern.tracing import carrier, span
 from render import Gen1Settings, RenderOptions
 from streams.kafka_security import kafka_client_options
 from streams.topics import TopicNames
@@ -99,25 +100,31 @@ class Submitter:
         job_id = job_id or uuid.uuid4().hex
         bind(job_id=job_id)  # the rest of the request's lines name the job
         now = time.time()
-        request = MintRequest(
-            job_id=job_id,
-            settings=settings.to_dict(),
-            options=options.to_dict(),
-            wallet=wallet,
-            submitted_at=now,
-        )
-        queued = StatusEvent(
-            job_id=job_id, state="queued", progress=0, stage="api", detail="queued",
-            wallet=wallet, at=now, request=request.asdict(),
-        )  # fmt: skip
-        queued = await self._publish(queued, request)
+        with span("submit", {"lantern.job_id": job_id}):  # the job's trace starts here
+            request = MintRequest(
+                job_id=job_id,
+                settings=settings.to_dict(),
+                options=options.to_dict(),
+                wallet=wallet,
+                submitted_at=now,
+                trace=carrier(),
+            )
+            queued = StatusEvent(
+                job_id=job_id, state="queued", progress=0, stage="api", detail="queued",
+                wallet=wallet, at=now, request=request.asdict(),
+            )  # fmt: skip
+            queued = await self._publish(queued, request)
         log.info("queued job=%s wallet=%s", job_id, wallet)
         return queued
 
     async def resubmit(self, job: dict[str, Any]) -> StatusEvent:
         """An operator retry of a failed job: reopen it and drive it again (next generation)."""
         generation = int(job.get("generation", 0)) + 1
-        request = MintRequest(**{**job["request"], "generation": generation, "attempt": 1})
+        with span("retry", {"lantern.job_id": job["job_id"], "lantern.generation": generation}):
+            trace = carrier()  # the retry is a trace of its own
+        request = MintRequest(
+            **{**job["request"], "generation": generation, "attempt": 1, "trace": trace}
+        )
         reopen = StatusEvent(
             job_id=request.job_id, state="queued", progress=0, stage="api",
             detail="retry requested", at=time.time(), reopen=True, generation=generation,

@@ -137,6 +137,7 @@ class MintRequest(faust.Record, serializer="json", namespace="lantern.MintReques
     generation: int = 0  # raised by each re-drive or operator retry of the same job
     attempt: int = 1
     version: int = CONTRACT_VERSION  # the contract its writer spoke (check_version)
+    trace: dict[str, str] | None = None  # the job's trace context (W3C traceparent), if traced
 
 
 class JobSpec(faust.Record, serializer="json", namespace="lantern.JobSpec"):
@@ -150,6 +151,7 @@ class JobSpec(faust.Record, serializer="json", namespace="lantern.JobSpec"):
     submitted_at: float
     generation: int = 0  # which drive of the job this is (re-drives and retries raise it)
     version: int = CONTRACT_VERSION  # the contract its writer spoke (check_version)
+    trace: dict[str, str] | None = None  # the request's trace context, for every later stage
 
     @property
     def frames(self) -> int:

@@ -24,6 +24,7 @@ __all__ = [
     "Settings",
     "SettingsEnvError",
     "StoreSettings",
+    "TraceSettings",
     "WorkerSettings",
     "env_help",
 ]
@@ -354,6 +355,26 @@ class LogSettings:
         object.__setattr__(self, "format", fmt)
 
 
+TRACE_EXPORTERS = ("", "otlp", "file")
+
+
+@dataclass(frozen=True)
+class TraceSettings:
+    """Job traces (OpenTelemetry; ``lantern/tracing.py``): off unless ``exporter`` is set."""
+
+    exporter: str = ""  # "": off; "otlp": OTLP over HTTP; "file": JSON lines in ``dir``
+    otlp_endpoint: str = ""  # empty: OTLP's default, http://localhost:4318/v1/traces
+    dir: Path = Path(".lantern/state/traces")  # the file exporter's folder
+
+    def __post_init__(self) -> None:
+        exporter = self.exporter.lower()
+        if exporter not in TRACE_EXPORTERS:
+            raise SettingsEnvError(
+                f"{PREFIX}TRACE_EXPORTER={self.exporter!r} is not one of otlp, file (or empty)"
+            )
+        object.__setattr__(self, "exporter", exporter)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything Lantern's processes need, grouped by concern."""
@@ -367,6 +388,7 @@ class Settings:
     api: ApiSettings = field(default_factory=ApiSettings)
     chain: ChainSettings = field(default_factory=ChainSettings)
     log: LogSettings = field(default_factory=LogSettings)
+    trace: TraceSettings = field(default_factory=TraceSettings)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -382,6 +404,7 @@ class Settings:
             api=_from_env(ApiSettings(), "API", env),
             chain=_from_env(ChainSettings(), "CHAIN", env),
             log=_from_env(LogSettings(), "LOG", env),
+            trace=_from_env(TraceSettings(), "TRACE", env),
         )
 
 

@@ -16,6 +16,7 @@ import logging
 import time
 import traceback
 from collections.abc import Awaitable, Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, TypeVar
@@ -31,6 +32,7 @@ from lantern.contract import (
 )
 from lantern.logs import log_context
 from lantern.settings import Settings
+from lantern.tracing import span
 from monitoring.metrics import WorkerMetrics
 from pinning.gateway import SharedContent
 from pinning.store import LocalStore
@@ -174,7 +176,14 @@ class Pipeline:
         outcome = Outcome()
         started = time.perf_counter()
         attempt = int(getattr(event, "attempt", 1))
-        with log_context(job_id=job_id, stage=stage, attempt=attempt):  # on every line of it
+        spec = getattr(event, "spec", None)
+        parent = getattr(event, "trace", None) or getattr(spec, "trace", None)
+        attributes = {"lantern.job_id": job_id, "lantern.stage": stage, "lantern.attempt": attempt}
+        with (
+            log_context(job_id=job_id, stage=stage, attempt=attempt),  # on every line of it
+            # a span of the job's trace; housekeeping (a JobEnded) belongs to none
+            span(stage, attributes, parent) if isinstance(parent, dict) else nullcontext(),
+        ):
             try:
                 self.enter(stage, event)
                 await work()

@@ -74,6 +74,7 @@ async def _split(
         palette=palette.hex(),
         submitted_at=request.submitted_at,
         generation=request.generation,
+        trace=request.trace,
     )
     # runs of consecutive frames on consecutive partitions: every worker gets a share
     first = hash_partition(request.job_id, partitions)

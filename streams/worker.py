@@ -21,6 +21,7 @@ from prometheus_client import start_http_server
 from lantern.contract import DeadLetter
 from lantern.logs import logging_config
 from lantern.settings import Settings
+from lantern.tracing import setup_tracing
 from monitoring.metrics import WorkerMetrics
 from pinning.store import LocalStore
 
@@ -76,6 +77,7 @@ def create_worker(
 def run_worker(settings: Settings) -> None:
     """Run a worker until SIGINT/SIGTERM, with its render pool open for its whole life."""
     _fewer_malloc_arenas()
+    setup_tracing(settings.trace, "lantern-worker")
     metrics = WorkerMetrics.create()
     if settings.worker.metrics_port:
         start_http_server(settings.worker.metrics_port, registry=metrics.registry)

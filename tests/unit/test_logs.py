@@ -60,3 +60,10 @@ def test_text_stays_the_default_and_reads_as_before() -> None:
 def test_an_unknown_format_is_refused_with_the_variable() -> None:
     with pytest.raises(SettingsEnvError, match="LANTERN_LOG_FORMAT='xml'"):
         Settings.from_env({"LANTERN_LOG_FORMAT": "xml"})
+
+
+def test_tracing_is_off_unless_an_exporter_is_named() -> None:
+    assert Settings().trace.exporter == ""
+    assert Settings.from_env({"LANTERN_TRACE_EXPORTER": "OTLP"}).trace.exporter == "otlp"
+    with pytest.raises(SettingsEnvError, match="LANTERN_TRACE_EXPORTER='zipkin'"):
+        Settings.from_env({"LANTERN_TRACE_EXPORTER": "zipkin"})
