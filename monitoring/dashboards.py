@@ -369,9 +369,15 @@ WORKERS = Board(
                             + ")",
                             "{{job}} {{instance}}",
                         ),
+                        (
+                            "sum by (instance) ("
+                            + rate("lantern_render_cpu_seconds_total", WORKER)
+                            + ")",
+                            "{{instance}} render processes",
+                        ),
                     ),
-                    "CPU of each API and worker process (1 = one core). A worker's render "
-                    "processes are children of it and not counted here.",
+                    "CPU of each API and worker process, and of each worker's render "
+                    "processes (1 = one core).",
                 ),
                 Graph(
                     "Memory (RSS) by instance",

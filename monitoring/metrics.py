@@ -5,16 +5,21 @@ No job ids in labels: route templates and status codes only, so cardinality stay
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
+from pathlib import Path
 from typing import ClassVar, Self
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 from pinning.metadata import RENDERER_VERSION
 
-__all__ = ["ApiMetrics", "WorkerMetrics"]
+__all__ = ["ApiMetrics", "PoolCpuCollector", "WorkerMetrics"]
 
 #: One metric: its type, name, help text, label names and (histograms) bucket bounds.
 Spec = (
@@ -256,3 +261,42 @@ class WorkerMetrics(_Metrics):
             for outcome in ("ok", "error")
         ],
     }
+
+
+# metrics a custom collector yields (not in any SPECS), by name and type
+COLLECTED = {"lantern_render_cpu_seconds_total": "counter"}
+
+
+class PoolCpuCollector(Collector):
+    """``lantern_render_cpu_seconds_total``: the CPU a worker's render processes have used,
+    read from ``/proc/<pid>/stat`` of each at scrape time (they are children of the pool's
+    fork server, so the worker's own ``process_cpu_seconds_total`` never includes them)."""
+
+    def __init__(self, pids: Callable[[], Iterable[int]]) -> None:
+        self.pids = pids
+        self.ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        self._gone = 0.0  # seconds of processes that have exited (the counter never falls)
+        self._last: dict[int, float] = {}
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        now: dict[int, float] = {}
+        for pid in list(self.pids()):
+            seconds = self._cpu(pid)
+            if seconds is not None:
+                now[pid] = seconds
+        self._gone += sum(v for pid, v in self._last.items() if pid not in now)
+        self._last = now
+        family = CounterMetricFamily(
+            "lantern_render_cpu_seconds",
+            "CPU seconds used by this worker's render processes (user + system).",
+        )
+        family.add_metric([], self._gone + sum(now.values()))
+        yield family
+
+    def _cpu(self, pid: int) -> float | None:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return None
+        fields = stat.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+        return (int(fields[11]) + int(fields[12])) / self.ticks  # utime, stime

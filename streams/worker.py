@@ -22,7 +22,7 @@ from lantern.contract import DeadLetter
 from lantern.logs import logging_config
 from lantern.settings import Settings
 from lantern.tracing import setup_tracing
-from monitoring.metrics import WorkerMetrics
+from monitoring.metrics import PoolCpuCollector, WorkerMetrics
 from pinning.store import LocalStore
 
 from . import assemble, chain, chain_watch, pin, rendering, retry, split, status, watch
@@ -85,6 +85,8 @@ def run_worker(settings: Settings) -> None:
     # forkserver: the pool's children do not inherit the event loop or Kafka sockets
     context = multiprocessing.get_context("forkserver")
     with ProcessPoolExecutor(max_workers=processes, mp_context=context) as pool:
+        # the render processes' CPU, which the worker's own process metrics leave out
+        metrics.registry.register(PoolCpuCollector(lambda: list(pool._processes or {})))
         app, _ = create_worker(settings, pool, metrics, processes)
         log.info("worker starting processes=%d bootstrap=%s", processes, settings.kafka.bootstrap)
         options: dict[str, Any] = {}

@@ -73,3 +73,23 @@ def test_known_label_values_exist_at_zero_so_the_first_increase_is_seen() -> Non
     assert worker.registry.get_sample_value("lantern_pin_requests_total", labels) == 0
     failed = {"state": "failed", "stage": "render"}
     assert api.registry.get_sample_value("lantern_jobs_finished_total", failed) == 0
+
+
+def test_the_render_processes_cpu_is_counted_and_never_falls_when_one_exits() -> None:
+    import subprocess
+    import sys
+    import time as clock
+
+    from monitoring.metrics import PoolCpuCollector
+
+    busy = subprocess.Popen([sys.executable, "-c", "import time\nt=time.process_time()\n"
+                             "while time.process_time() - t < 1.0: pass"])  # fmt: skip
+    collector = PoolCpuCollector(lambda: [busy.pid] if busy.poll() is None else [])
+    deadline, running = clock.monotonic() + 30, 0.0
+    while running < 0.2:  # however busy the machine: until the child has used 0.2 s of CPU
+        assert clock.monotonic() < deadline and busy.poll() is None
+        running = next(iter(collector.collect())).samples[0].value
+        clock.sleep(0.05)
+    busy.wait()
+    gone = next(iter(collector.collect())).samples[0].value
+    assert gone == running  # its last reading stays counted
