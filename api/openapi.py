@@ -388,6 +388,18 @@ def _page_paths() -> Json:
                 },
             }
         },
+        "/admin": {
+            "get": {
+                "operationId": "adminPage",
+                "tags": ["page"],
+                "summary": "The operator console (HTML; every call it makes needs the operator "
+                "token)",
+                "responses": {
+                    "200": {"description": "the operator console (HTML)", "content": _PAGE_MEDIA},
+                    **_file_responses(_PAGE_MEDIA),
+                },
+            }
+        },
         "/static/{name}": {
             "get": {
                 "operationId": "staticFile",

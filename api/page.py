@@ -1,5 +1,6 @@
-"""The creator page: ``/`` and the shareable job page ``/jobs/{id}`` (one HTML document), and
-its assets under ``/static/``.
+"""The creator page: ``/`` and the shareable job page ``/jobs/{id}`` (one HTML document), the
+operator console ``/admin`` (its own document; every call it makes needs the operator token), and
+their assets under ``/static/``.
 
 The files in ``api/static/`` are served as they are (no build step), revalidated by ETag. One
 asset is not a file: ``/static/contract.js``, an ES module generated when the API starts from
@@ -30,6 +31,7 @@ from .errors import ApiError
 __all__ = [
     "CONTRACT_JS",
     "STATIC",
+    "admin_page",
     "asset_names",
     "contract_module",
     "index",
@@ -131,6 +133,11 @@ async def index(request: web.Request) -> web.FileResponse:
     return _html()
 
 
+async def admin_page(request: web.Request) -> web.FileResponse:
+    """``GET /admin`` → the operator console (public HTML: its data calls carry the token)."""
+    return _html("admin.html")
+
+
 async def job_page(request: web.Request) -> web.FileResponse:
     """``GET /jobs/{id}`` → the same page, following that job (anyone with the link)."""
     if not _JOB_ID.match(request.match_info["job_id"]):
@@ -163,6 +170,6 @@ def _contract(request: web.Request) -> web.Response:
     return response
 
 
-def _html() -> web.FileResponse:
+def _html(name: str = "index.html") -> web.FileResponse:
     headers = {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-cache"}
-    return web.FileResponse(STATIC / "index.html", headers={**headers, **_SECURITY})
+    return web.FileResponse(STATIC / name, headers={**headers, **_SECURITY})

@@ -16,6 +16,7 @@ def setup_routes(app: web.Application) -> None:
     """Every route the API serves."""
     app.router.add_get("/", page.index)
     app.router.add_get("/jobs/{job_id}", page.job_page)
+    app.router.add_get("/admin", page.admin_page)
     app.router.add_get("/static/{name}", page.static_file)
     app.router.add_get("/api/v1/preview.png", Previews().get)
     app.router.add_get("/api/v1/jobs/{job_id}/events", events.job_events)

@@ -1,10 +1,11 @@
-"""The ``lantern`` command: ``up``, ``worker``, ``api``, ``render``.
+"""The ``lantern`` command: ``up``, ``worker``, ``api``, ``render``, ``deploy``, ``jobs``.
 
 lantern up                       broker + worker + API on http://127.0.0.1:8080
 lantern worker                   one more worker (LANTERN_KAFKA_BOOTSTRAP=host:port)
 lantern api                      the HTTP API alone
 lantern render --out art.gif     one artwork to a file, no broker
 lantern deploy                   the Gen1 contract to LANTERN_CHAIN_RPC
+lantern jobs list                the operator's view of a running API (lantern/jobs_cli.py)
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from render.errors import LanternError, SettingsError
 
+from . import jobs_cli
 from .logs import configure as configure_logs
 from .processes import free_port, spawn
 from .processes import stop as stop_processes
@@ -99,6 +101,8 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--delay-ms", type=int, default=30, help="per frame, multiple of 10")
     render.add_argument("--timing", choices=["loop", "legacy"], default="loop")
     render.add_argument("--processes", type=int, default=os.cpu_count() or 1)
+    jobs = _command(sub, "jobs", _jobs, "list, inspect, retry, cancel and purge jobs (operator)")
+    jobs_cli.configure(jobs)
     return parser
 
 
@@ -141,6 +145,13 @@ def _api(args: argparse.Namespace, settings: Settings) -> int:
     log.info("api listening url=%s", settings.api.base_url)
     run_api(settings)
     return 0
+
+
+def _jobs(args: argparse.Namespace, settings: Settings) -> int:
+    """Operate a running API's jobs over HTTP: its operator routes at --url (default
+    LANTERN_API_PUBLIC_URL, else http://LANTERN_API_HOST:LANTERN_API_PORT), with the token in
+    LANTERN_API_ADMIN_TOKEN. Each action takes --json for the API's answer as it is."""
+    return jobs_cli.run(args, settings)
 
 
 def _render(args: argparse.Namespace, settings: Settings) -> int:

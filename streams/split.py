@@ -61,7 +61,7 @@ async def _split(
     # never reached the broker is still known, with what a re-drive needs
     await pipe.report(
         request.job_id, "rendering", 1, stage="split", detail="choosing palette",
-        request=request.asdict(), generation=request.generation,
+        request=request.asdict(), generation=request.generation, wallet=request.wallet,
         request_partition=where[0], request_offset=where[1],
     )  # fmt: skip
     lane = pipe.lane(options)

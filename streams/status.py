@@ -64,7 +64,16 @@ def fold(current: JobStatus | None, event: StatusEvent) -> JobStatus | None:
             timeline=_grown(current, event, at),
         )  # fmt: skip
     if not _moves(current.state, event.state):
-        return current  # out of order, after the end, or a state this version does not know
+        # out of order, after the end, or a state this version does not know: the state stays,
+        # but an earlier step arriving late (a queued status overtaken by the split's) still
+        # gives what the job lacks: its wallet, its start, its place in the timeline
+        if event.state == JobState.QUEUED and not event.reopen and at < current.created_at:
+            return current.derive(
+                wallet=current.wallet or event.wallet,
+                created_at=at,
+                timeline=[_entry(event, at), *(current.timeline or [])][:TIMELINE_MAX],
+            )
+        return current
     return current.derive(
         state=event.state,
         progress=max(current.progress, event.progress),

@@ -1,15 +1,16 @@
 // The job panel: follow one job (follow.js) and show where it stands — the bar, the steps, the
-// GIF and its CIDs when done, the reason (and a retry) when it failed.
+// GIF and its CIDs when done (and the mint, mint.js), the reason (and a retry) when it failed.
 
 import { JobState, TERMINAL } from './contract.js';
 import { $, copyButton, h } from './dom.js';
 import { follow } from './follow.js';
+import { resetMint, showMint } from './mint.js';
 import { store } from './state.js';
 import { STEPS, stageText } from './states.js';
 import { resend } from './submit.js';
 
 const CONNECTION = { live: 'Live updates', polling: 'Reconnecting — checking every 2 s', offline: 'Offline — retrying every 2 s' };
-let following = null, announced = '';
+let following = null, announced = '', shown = '';
 
 /** The progress list, one step per state of a job that succeeds. */
 export function buildSteps() {
@@ -26,6 +27,8 @@ export function openJob(id, fromEditor) {
   $('result').hidden = true;
   $('job-error').hidden = true;
   $('job-gone').hidden = true;
+  shown = '';
+  resetMint();
   renderStatus({ state: JobState.QUEUED, progress: 0, detail: '' });
   $('submit').disabled = true;
   if (fromEditor) {
@@ -47,6 +50,7 @@ export function openJob(id, fromEditor) {
 /** Stop following and hide the panel (back in the editor). */
 export function closeJob() {
   following?.();
+  resetMint();
   $('job').hidden = true;
   $('submit').disabled = false;
 }
@@ -62,7 +66,8 @@ function renderStatus(job) {
   $('fill').style.width = `${pct}%`;
   $('stage').textContent = text;
   $('pct').textContent = `${pct} %`;
-  const at = STEPS.findIndex((s) => s.state === job.state);
+  // minted is past the last step (done): every step is done
+  const at = job.state === JobState.MINTED ? STEPS.length : STEPS.findIndex((s) => s.state === job.state);
   document.querySelectorAll('#steps li').forEach((li, i) => {
     li.className = job.state === JobState.FAILED ? '' : i < at ? 'done' : i === at ? 'now' : '';
     if (i === at) li.setAttribute('aria-current', 'step'); else li.removeAttribute('aria-current');
@@ -72,7 +77,7 @@ function renderStatus(job) {
     $('live').textContent = job.state === JobState.FAILED ? 'The render failed' : text;
     announced = job.state;
   }
-  if (job.state === JobState.COMPLETED) showResult(job);
+  if (job.state === JobState.COMPLETED || job.state === JobState.MINTED) showResult(job);
   if (job.state === JobState.FAILED) showFailure(job);
   if (TERMINAL.includes(job.state)) {
     $('submit').disabled = false;
@@ -80,10 +85,14 @@ function renderStatus(job) {
   }
 }
 
+/** The GIF, its CIDs and metadata (once per job), and the mint panel (on every status). */
 async function showResult(job) {
+  document.title = job.state === JobState.MINTED ? 'Minted · Lantern Gen1' : 'Done · Lantern Gen1';
+  showMint(job, renderStatus);
+  if (shown === job.job_id) return;
+  shown = job.job_id;
   const r = job.result || {};
   const gif = `/ipfs/${r.gif_cid}`;
-  document.title = 'Done · Lantern Gen1';
   $('gif').src = gif;
   $('gif-download').href = gif;
   $('gif-download').setAttribute('download', `gen1-${job.job_id}.gif`);

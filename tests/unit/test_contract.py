@@ -92,3 +92,13 @@ def test_a_record_of_a_newer_contract_is_refused_not_misread() -> None:
     with pytest.raises(NewerContract, match="upgrade") as refused:
         check_version(newer)
     assert refused.value.retryable is False  # dead-lettered at once, never retried
+
+
+def test_a_queued_status_overtaken_by_the_split_s_still_gives_the_job_its_wallet() -> None:
+    job = fold(None, _event("rendering", progress=1, at=20.0))  # the split's status came first
+    late = fold(job, _event("queued", wallet="0x" + "a" * 40, at=10.0))
+    assert late is not None and late.state == "rendering" and late.wallet == "0x" + "a" * 40
+    assert late.created_at == 10.0 and late.updated_at == 20.0
+    assert [entry["state"] for entry in late.timeline or []] == ["queued", "rendering"]
+    again = fold(late, _event("queued", wallet="0x" + "b" * 40, at=10.0))  # redelivered
+    assert again is late
