@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from render.errors import LanternError, SettingsError
 
@@ -101,6 +101,27 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--delay-ms", type=int, default=30, help="per frame, multiple of 10")
     render.add_argument("--timing", choices=["loop", "legacy"], default="loop")
     render.add_argument("--processes", type=int, default=os.cpu_count() or 1)
+    replay = _command(sub, "replay", _replay, "re-render minted tokens or past jobs, then "
+                      "update the tokens' metadata")  # fmt: skip
+    which = replay.add_argument_group("what to replay (any of)")
+    which.add_argument("--all-minted", action="store_true", help="every minted token")
+    which.add_argument("--tokens", help="token ids, comma-separated: 1,2,7")
+    which.add_argument(
+        "--overrides", type=Path, help='a JSON file: [{"token_id": 1, "settings": {…}}, …]'
+    )
+    which.add_argument("--since", help="jobs requested from this time (ISO 8601 or epoch s)")
+    which.add_argument("--until", help="… until this time (default: now)")
+    replay.add_argument(
+        "--renderer-version", default="", help="tag the new renders' metadata with this version"
+    )
+    replay.add_argument("--dry-run", action="store_true", help="list what would happen")
+    replay.add_argument(
+        "--rate", type=float, default=60.0, help="jobs published per minute (default 60)"
+    )
+    replay.add_argument(
+        "--max-pending", type=int, default=10, help="unfinished replay jobs at once (default 10)"
+    )
+    replay.add_argument("--no-wait", action="store_true", help="publish, then exit")
     jobs = _command(sub, "jobs", _jobs, "list, inspect, retry, cancel and purge jobs (operator)")
     jobs_cli.configure(jobs)
     return parser
@@ -145,6 +166,52 @@ def _api(args: argparse.Namespace, settings: Settings) -> int:
     log.info("api listening url=%s", settings.api.base_url)
     run_api(settings)
     return 0
+
+
+def _replay(args: argparse.Namespace, settings: Settings) -> int:
+    """Re-render minted tokens (all, by id, or with new settings from a file) or the jobs
+    requested in a time range, as new jobs in the bulk lane; once pinned, each token is pointed
+    at its new metadata. Idempotent and resumable: run it again to finish or to check. Needs
+    LANTERN_KAFKA_BOOTSTRAP (and the chain's owner key for the tokens)."""
+    from rich.console import Console
+
+    from .replay import parse_time, requests_between, run_replay, select
+
+    _require_bootstrap(settings)
+    tokens = [int(t) for t in args.tokens.split(",") if t.strip()] if args.tokens else []
+    overrides: list[dict[str, Any]] = []
+    if args.overrides is not None:
+        try:
+            overrides = json.loads(args.overrides.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise LanternError(f"cannot read overrides {args.overrides}: {exc}") from exc
+        if not isinstance(overrides, list):
+            raise LanternError(f"{args.overrides}: a JSON list of {{token_id, settings}} objects")
+    if not (args.all_minted or tokens or overrides or args.since):
+        raise LanternError("say what to replay: --all-minted, --tokens, --overrides or --since")
+
+    async def targets_of(jobs: dict[str, dict[str, Any]]) -> list[Any]:
+        job_ids: list[str] = []
+        if args.since:
+            until = parse_time(args.until) if args.until else time.time()
+            job_ids = await requests_between(settings, parse_time(args.since), until)
+        return select(
+            jobs, all_minted=args.all_minted, tokens=tokens, overrides=overrides, job_ids=job_ids
+        )
+
+    counts = asyncio.run(
+        run_replay(
+            settings,
+            targets_of=targets_of,
+            renderer_version=args.renderer_version,
+            dry_run=args.dry_run,
+            rate_per_min=args.rate,
+            max_pending=max(1, args.max_pending),
+            wait=not args.no_wait,
+            console=Console(stderr=True, soft_wrap=True),
+        )
+    )
+    return 1 if counts.get("failed") else 0
 
 
 def _jobs(args: argparse.Namespace, settings: Settings) -> int:

@@ -138,6 +138,11 @@ class MintRequest(faust.Record, serializer="json", namespace="lantern.MintReques
     attempt: int = 1
     version: int = CONTRACT_VERSION  # the contract its writer spoke (check_version)
     trace: dict[str, str] | None = None  # the job's trace context (W3C traceparent), if traced
+    # a replay (``lantern replay``): the job it re-renders, that job's token (whose metadata
+    # is updated once this one is pinned), and the renderer version it is tagged with
+    replay_of: str = ""
+    token_id: int | None = None
+    renderer_version: str = ""
 
 
 class JobSpec(faust.Record, serializer="json", namespace="lantern.JobSpec"):
@@ -152,6 +157,9 @@ class JobSpec(faust.Record, serializer="json", namespace="lantern.JobSpec"):
     generation: int = 0  # which drive of the job this is (re-drives and retries raise it)
     version: int = CONTRACT_VERSION  # the contract its writer spoke (check_version)
     trace: dict[str, str] | None = None  # the request's trace context, for every later stage
+    replay_of: str = ""  # a replay's original job (MintRequest.replay_of)
+    token_id: int | None = None  # … and the token it updates
+    renderer_version: str = ""  # the metadata's renderer version; empty: this release's
 
     @property
     def frames(self) -> int:
@@ -331,6 +339,10 @@ class MintLink(faust.Record, serializer="json", namespace="lantern.MintLink"):
     gif_size: int
     attempt: int = 1
     version: int = CONTRACT_VERSION  # the contract its writer spoke (check_version)
+    # a replay's: the token whose metadata becomes this URI, and the job it re-rendered
+    token_id: int | None = None
+    replay_of: str = ""
+    renderer_version: str = ""
 
 
 class TokenMinted(faust.Record, serializer="json", namespace="lantern.TokenMinted"):

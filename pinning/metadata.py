@@ -45,6 +45,7 @@ def build_metadata(
     gif_size: int,
     external_url: str,
     token_id: int | None = None,
+    renderer_version: str = RENDERER_VERSION,
 ) -> dict[str, Any]:
     """The token's metadata JSON; named by token id once known, else by job id (never a time)."""
     name = f"Gen1 #{token_id}" if token_id is not None else f"Gen1 {job_id}"
@@ -58,7 +59,7 @@ def build_metadata(
         "properties": {
             "settings": settings,
             "options": options,
-            "renderer_version": RENDERER_VERSION,
+            "renderer_version": renderer_version,
             "gif": {
                 "bytes": gif_size,
                 "frames": int(options["frames"]),

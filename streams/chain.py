@@ -26,7 +26,7 @@ from faust.types import TableT
 
 from chain.gen1 import Gen1Chain
 from lantern.contract import MintLink, TokenMinted
-from pinning.metadata import build_metadata, canonical_json
+from pinning.metadata import RENDERER_VERSION, build_metadata, canonical_json
 from pinning.pinner import Pinner
 
 from .pipeline import Pipeline
@@ -95,6 +95,11 @@ def attach(app: faust.App, pipe: Pipeline, pinner: Pinner) -> faust.TopicT:
                                 "TokenMinted: %.200r", value)  # fmt: skip
                     continue
                 uri = value.metadata_uri
+                if isinstance(value, MintLink) and value.token_id is not None:
+                    # a replay of a minted token: its new metadata replaces the token's
+                    work = partial(_update_token, pipe, chain, value)
+                    await pipe.guard("chain", value, work, job_id=value.job_id, topic=name, key=uri)
+                    continue
                 before = table.get(uri)
                 after = match(before, value)
                 if after is not before:
@@ -112,6 +117,35 @@ def attach(app: faust.App, pipe: Pipeline, pinner: Pinner) -> faust.TopicT:
                 await chain.close()
 
     return topic
+
+
+async def _update_token(pipe: Pipeline, chain: Gen1Chain | None, link: MintLink) -> None:
+    """Point the replayed token at the replay's metadata (no transaction when it already
+    does), and say so on both jobs: the replay, and the job that minted the token."""
+    token_id = link.token_id
+    assert token_id is not None
+    if chain is None or chain.owner is None:
+        log.warning("replay job=%s: token %d not updated: no chain or no owner key",
+                    link.job_id, token_id)  # fmt: skip
+        return
+    tx_hash = await chain.update_metadata(token_id, link.metadata_uri)
+    cid = link.metadata_uri.removeprefix("ipfs://")
+    token: dict[str, Any] = {
+        "token_id": token_id,
+        "token_uri": link.metadata_uri,
+        "metadata_cid": cid,
+        "metadata_url": pipe.gateway_url(cid),
+        "contract": chain.address,
+        "chain_id": pipe.settings.chain.chain_id,
+    }
+    if tx_hash:
+        token["update_tx"] = tx_hash
+    detail = f"token #{token_id} updated" if tx_hash else f"token #{token_id} already current"
+    await pipe.report(link.job_id, "minted", 100, stage="chain", detail=detail, token=token)
+    if link.replay_of:  # the token's own job follows its metadata
+        await pipe.report(link.replay_of, "minted", 100, stage="chain",
+                          detail=f"re-rendered by {link.job_id}", token=token)  # fmt: skip
+    log.info("replay job=%s token=%d metadata=%s tx=%s", link.job_id, token_id, cid, tx_hash)
 
 
 def _log_event(event: MintLink | TokenMinted, before: MintMatch | None, after: MintMatch) -> None:
@@ -158,6 +192,7 @@ async def _name_token(
         gif_size=link.gif_size,
         external_url=f"{pipe.settings.api.base_url}/jobs/{link.job_id}",
         token_id=mint.token_id,
+        renderer_version=link.renderer_version or RENDERER_VERSION,
     )
     pinned = await pinner.pin_bytes(
         canonical_json(metadata),

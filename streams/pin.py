@@ -113,10 +113,11 @@ async def _counted(pipe: Pipeline, kind: str) -> AsyncIterator[None]:
 
 async def _pin_job(pipe: Pipeline, pinner: Pinner, request: PinRequest) -> MintLink:
     spec, backend = request.spec, pipe.settings.pin.backend
+    renderer = spec.renderer_version or RENDERER_VERSION
     keyvalues = {
         "job_id": spec.job_id,
         "wallet": spec.wallet,
-        "renderer_version": RENDERER_VERSION,
+        "renderer_version": renderer,
     }
     async with _counted(pipe, "image"):
         gif = await pinner.pin_stored(
@@ -133,6 +134,8 @@ async def _pin_job(pipe: Pipeline, pinner: Pinner, request: PinRequest) -> MintL
         gif_cid=gif.cid,
         gif_size=gif.size,
         external_url=f"{pipe.settings.api.base_url}/jobs/{spec.job_id}",
+        token_id=spec.token_id,  # a replay of a minted token is named for it
+        renderer_version=renderer,
     )
     async with _counted(pipe, "metadata"):
         meta = await pinner.pin_bytes(
@@ -160,4 +163,7 @@ async def _pin_job(pipe: Pipeline, pinner: Pinner, request: PinRequest) -> MintL
         options=spec.options,
         gif_cid=gif.cid,
         gif_size=gif.size,
+        token_id=spec.token_id,
+        replay_of=spec.replay_of,
+        renderer_version=spec.renderer_version,
     )

@@ -64,7 +64,8 @@ async def _split(
         request=request.asdict(), generation=request.generation, wallet=request.wallet,
         request_partition=where[0], request_offset=where[1],
     )  # fmt: skip
-    lane = pipe.lane(options)
+    # a replay renders in the bulk lane: live mints keep the render processes first
+    lane = Lane.BULK if request.replay_of else pipe.lane(options)
     palette: bytes = await pipe.run(plan_palette, settings, options, lane=lane)
     spec = JobSpec(
         job_id=request.job_id,
@@ -75,6 +76,9 @@ async def _split(
         submitted_at=request.submitted_at,
         generation=request.generation,
         trace=request.trace,
+        replay_of=request.replay_of,
+        token_id=request.token_id,
+        renderer_version=request.renderer_version,
     )
     # runs of consecutive frames on consecutive partitions: every worker gets a share
     first = hash_partition(request.job_id, partitions)
