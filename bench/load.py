@@ -49,6 +49,7 @@ def stack_env(tmp: Path, port: int) -> dict[str, str]:
         "LANTERN_KAFKA_BOOTSTRAP": "",
         "LANTERN_KAFKA_DATA_DIR": str(tmp / "kafka"),
         "LANTERN_STORE_ROOT": str(tmp / "ipfs"),
+        "LANTERN_CHAIN_DATA_DIR": str(tmp / "chain"),  # its own local chain (lantern up)
         "LANTERN_API_PORT": str(port),
         "LANTERN_API_WALLET_RATE_PER_MIN": "0",
         "LANTERN_API_IP_RATE_PER_MIN": "0",
