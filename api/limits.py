@@ -112,8 +112,11 @@ class LagMonitor(BackgroundLoop):
         # every topic the workers' group consumes, for lantern_consumer_lag
         self.watched = (
             *self.topics, names.frames, names.pin_requests, names.status, names.retry,
-            names.chain_events,
+            names.chain_events, names.token_updates,
         )  # fmt: skip
+        # topics.py creates these with the configured partition count, token-updates with one
+        self.partitions = {t: settings.kafka.partitions for t in self.watched}
+        self.partitions[names.token_updates] = 1
         self.lag = 0
         self.by_topic: dict[str, int] = {}
         self.polled_at = 0.0
@@ -147,9 +150,7 @@ class LagMonitor(BackgroundLoop):
     async def _poll(self, admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer) -> int:
         group = self.settings.worker.app_id
         committed = await admin.list_consumer_group_offsets(group)
-        # topics.py creates these with the configured partition count
-        partitions = range(self.settings.kafka.partitions)
-        tps = [TopicPartition(topic, p) for topic in self.watched for p in partitions]
+        tps = [TopicPartition(t, p) for t in self.watched for p in range(self.partitions[t])]
         ends = await consumer.end_offsets(tps)
         by_topic = dict.fromkeys(self.watched, 0)
         for tp, end in ends.items():

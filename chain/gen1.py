@@ -237,6 +237,11 @@ class Gen1Chain:
     async def token_uri(self, token_id: int) -> str:
         return str(await self.contract.functions.tokenURI(token_id).call())
 
+    async def batch_update_metadata(self, first: int, uris: list[str]) -> str:
+        """Point tokens ``first``, ``first`` + 1, … at ``uris`` in one transaction (one ERC-4906
+        ``BatchMetadataUpdate``); its hash once mined."""
+        return await self._send_owner(self.contract.functions.batchUpdateMetadata(first, uris))
+
     async def update_metadata(self, token_id: int, metadata_uri: str) -> str | None:
         """Point ``token_id`` at ``metadata_uri`` with the owner key and wait for the receipt;
         the transaction hash, or None when the token already points there (nothing sent)."""
@@ -244,7 +249,14 @@ class Gen1Chain:
             raise ChainError("LANTERN_CHAIN_OWNER_KEY is not set: owner calls are off")
         if await self.token_uri(token_id) == metadata_uri:
             return None
-        call = self.contract.functions.updateMetadata(token_id, metadata_uri)
+        return await self._send_owner(
+            self.contract.functions.updateMetadata(token_id, metadata_uri)
+        )
+
+    async def _send_owner(self, call: Any) -> str:
+        """Sign ``call`` with the owner key, send it, wait for its receipt; its hash."""
+        if self.owner is None:
+            raise ChainError("LANTERN_CHAIN_OWNER_KEY is not set: owner calls are off")
         tx = await call.build_transaction(
             {
                 "from": self.owner.address,
@@ -257,7 +269,7 @@ class Gen1Chain:
         tx_hash = await self.w3.eth.send_raw_transaction(signed.raw_transaction)
         receipt = await self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
         if receipt["status"] != 1:
-            raise ChainError(f"updateMetadata({token_id}) reverted in {_hex(tx_hash)}")
+            raise ChainError(f"{call.fn_name} reverted in {_hex(tx_hash)}")
         return _hex(tx_hash)
 
 

@@ -22,7 +22,7 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -240,19 +240,23 @@ async def run_replay(
         )
         await producer.start()
         ids = [rid for _, rid in plan]
+        tokened = {rid for target, rid in plan if target.token_id is not None}
         try:
             with _progress(console) as progress:
                 bar = progress.add_task("replay", total=len(plan), counts="")
                 interval = 60.0 / rate_per_min if rate_per_min > 0 else 0.0
+                # published: before this run (known or in the checkpoint) and as it goes
+                out = [rid for rid in ids if rid in view.jobs or rid in done_before]
                 for target, rid in todo:
-                    while _unfinished(view.jobs, ids) >= max_pending:
+                    while _unfinished(view.jobs, out, tokened) >= max_pending:
                         _show(progress, bar, view.jobs, ids)
                         await asyncio.sleep(0.5)
                     await _publish(producer, names, target, rid, renderer_version)
                     _append_checkpoint(checkpoint, rid)
+                    out.append(rid)
                     _show(progress, bar, view.jobs, ids)
                     await asyncio.sleep(interval)
-                while wait and _unfinished(view.jobs, ids):
+                while wait and _unfinished(view.jobs, out, tokened):
                     _show(progress, bar, view.jobs, ids)
                     await asyncio.sleep(0.5)
                 _show(progress, bar, view.jobs, ids)
@@ -292,8 +296,18 @@ def _states(jobs: Mapping[str, Mapping[str, Any]], ids: Iterable[str]) -> list[s
     return [str(jobs[i]["state"]) for i in ids if i in jobs]
 
 
-def _unfinished(jobs: Mapping[str, Mapping[str, Any]], ids: Iterable[str]) -> int:
-    return sum(1 for state in _states(jobs, ids) if state not in TERMINAL)
+def _unfinished(
+    jobs: Mapping[str, Mapping[str, Any]], ids: Iterable[str], tokened: Collection[str] = ()
+) -> int:
+    """Published replay jobs not done yet (one not in the view yet is on its way there): one
+    of a minted token is done once the token points at it (``minted``), or it failed; one
+    without a token once it is pinned."""
+    count = 0
+    for job_id in ids:
+        state = str(jobs[job_id]["state"]) if job_id in jobs else "queued"
+        if state not in TERMINAL or (state == "completed" and job_id in tokened):
+            count += 1
+    return count
 
 
 def _counts(jobs: Mapping[str, Mapping[str, Any]], ids: list[str]) -> dict[str, int]:

@@ -33,7 +33,7 @@ from .pipeline import Pipeline
 from .schema import RecordSchema
 from .topics import MINT_LINKS_TABLE, STATUS_CHANGELOG_CONFIG
 
-__all__ = ["MintMatch", "attach", "match"]
+__all__ = ["MintMatch", "attach", "attach_updates", "contiguous", "match"]
 
 log = logging.getLogger(__name__)
 
@@ -95,11 +95,6 @@ def attach(app: faust.App, pipe: Pipeline, pinner: Pinner) -> faust.TopicT:
                                 "TokenMinted: %.200r", value)  # fmt: skip
                     continue
                 uri = value.metadata_uri
-                if isinstance(value, MintLink) and value.token_id is not None:
-                    # a replay of a minted token: its new metadata replaces the token's
-                    work = partial(_update_token, pipe, chain, value)
-                    await pipe.guard("chain", value, work, job_id=value.job_id, topic=name, key=uri)
-                    continue
                 before = table.get(uri)
                 after = match(before, value)
                 if after is not before:
@@ -119,16 +114,78 @@ def attach(app: faust.App, pipe: Pipeline, pinner: Pinner) -> faust.TopicT:
     return topic
 
 
-async def _update_token(pipe: Pipeline, chain: Gen1Chain | None, link: MintLink) -> None:
-    """Point the replayed token at the replay's metadata (no transaction when it already
-    does), and say so on both jobs: the replay, and the job that minted the token."""
-    token_id = link.token_id
-    assert token_id is not None
+BATCH_MAX = 50  # tokens in one batchUpdateMetadata (bounds its gas: ~25k gas a URI)
+BATCH_WITHIN_S = 2.0  # how long updates wait for others to batch with
+
+
+def attach_updates(app: faust.App, pipe: Pipeline) -> faust.TopicT:
+    """Declare ``token-updates`` and the agent that points replayed tokens at their new
+    metadata, batching contiguous tokens into one ``batchUpdateMetadata``."""
+    name = pipe.names.token_updates
+    topic = app.topic(name, key_type=str, value_type=MintLink, partitions=1)
+    chain = Gen1Chain(pipe.settings.chain) if pipe.settings.chain.active else None
+
+    @app.agent(topic, name="lantern.chain.update", concurrency=1)
+    async def update_tokens(links: faust.StreamT[MintLink]) -> None:
+        try:
+            async for batch in links.take(BATCH_MAX, within=BATCH_WITHIN_S):
+                try:
+                    await _update_tokens(pipe, chain, batch)
+                except Exception as exc:  # one at a time instead, each retried on its own
+                    log.warning("token batch of %d failed (%s): updating one by one",
+                                len(batch), exc)  # fmt: skip
+                    for link in batch:
+                        work = partial(_update_tokens, pipe, chain, [link])
+                        await pipe.guard("chain", link, work, job_id=link.job_id, topic=name,
+                                         key=link.metadata_uri)  # fmt: skip
+        finally:
+            if chain is not None:
+                await chain.close()
+
+    return topic
+
+
+def contiguous(token_ids: list[int]) -> list[list[int]]:
+    """Sorted token ids in runs of consecutive ids: [1, 2, 3, 7, 8] → [[1, 2, 3], [7, 8]]."""
+    runs: list[list[int]] = []
+    for token_id in sorted(token_ids):
+        if runs and token_id == runs[-1][-1] + 1:
+            runs[-1].append(token_id)
+        else:
+            runs.append([token_id])
+    return runs
+
+
+async def _update_tokens(pipe: Pipeline, chain: Gen1Chain | None, links: list[MintLink]) -> None:
+    """Point each replayed token at its new metadata: tokens already pointing there get no
+    transaction, contiguous ones one ``batchUpdateMetadata``, a lone one ``updateMetadata``;
+    then say so on the replay job and on the job that minted the token."""
+    latest = {link.token_id: link for link in links if link.token_id is not None}
     if chain is None or chain.owner is None:
-        log.warning("replay job=%s: token %d not updated: no chain or no owner key",
-                    link.job_id, token_id)  # fmt: skip
+        log.warning("%d replayed tokens not updated: no chain or no owner key", len(latest))
         return
-    tx_hash = await chain.update_metadata(token_id, link.metadata_uri)
+    stale = {}
+    for token_id, link in latest.items():
+        if await chain.token_uri(token_id) != link.metadata_uri:
+            stale[token_id] = link
+    sent: dict[int, str] = {}
+    for run in contiguous(list(stale)):
+        if len(run) == 1:
+            tx_hash = await chain.update_metadata(run[0], stale[run[0]].metadata_uri)
+        else:
+            tx_hash = await chain.batch_update_metadata(
+                run[0], [stale[t].metadata_uri for t in run]
+            )
+        sent |= dict.fromkeys(run, tx_hash or "")
+    for token_id, link in latest.items():
+        await _report_update(pipe, chain, link, token_id, sent.get(token_id, ""))
+    if stale:
+        log.info("updated %d tokens in %d transactions", len(stale), len(set(sent.values())))
+
+
+async def _report_update(
+    pipe: Pipeline, chain: Gen1Chain, link: MintLink, token_id: int, tx_hash: str
+) -> None:
     cid = link.metadata_uri.removeprefix("ipfs://")
     token: dict[str, Any] = {
         "token_id": token_id,
@@ -145,7 +202,6 @@ async def _update_token(pipe: Pipeline, chain: Gen1Chain | None, link: MintLink)
     if link.replay_of:  # the token's own job follows its metadata
         await pipe.report(link.replay_of, "minted", 100, stage="chain",
                           detail=f"re-rendered by {link.job_id}", token=token)  # fmt: skip
-    log.info("replay job=%s token=%d metadata=%s tx=%s", link.job_id, token_id, cid, tx_hash)
 
 
 def _log_event(event: MintLink | TokenMinted, before: MintMatch | None, after: MintMatch) -> None:

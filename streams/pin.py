@@ -50,7 +50,11 @@ def create_pinner(pipe: Pipeline) -> Pinner:
 
 
 def attach(
-    app: faust.App, pipe: Pipeline, pinner: Pinner, chain_events: faust.TopicT
+    app: faust.App,
+    pipe: Pipeline,
+    pinner: Pinner,
+    chain_events: faust.TopicT,
+    token_updates: faust.TopicT,
 ) -> faust.TopicT:
     """Declare ``pin-requests`` and the agent that pins and completes jobs (each completed job's
     metadata URI goes to ``chain_events``, where its mint will be matched)."""
@@ -67,7 +71,8 @@ def attach(
             async for request in requests:
                 spec = request.spec
                 name = pipe.names.pin_requests
-                work = partial(_pin_and_end, pipe, pinner, frames, chain_events, request)
+                links = token_updates if request.spec.token_id is not None else chain_events
+                work = partial(_pin_and_end, pipe, pinner, frames, links, request)
                 outcome = await pipe.guard(
                     "pin", request, work, job_id=spec.job_id, topic=name, key=spec.job_id
                 )
@@ -92,6 +97,7 @@ async def _pin_and_end(
     reports completed again (the status fold ignores it) and sends both again."""
     spec = request.spec
     link = await _pin_job(pipe, pinner, request)
+    # a new job's URI waits for its mint; a replay's goes to update its token
     await pipe.publish(chain_events, link.metadata_uri, link)
     finished = JobEnded(job_id=spec.job_id, how="finished", generation=spec.generation)
     await pipe.publish(frames, spec.job_id, finished)

@@ -45,6 +45,7 @@ def backoff_delay(attempt: int, base: float, rng: random.Random | None = None) -
 # the topics whose events a stage's guard retries (split, render, assemble, pin, chain), unprefixed
 STAGE_TOPICS = (
     "mint-requests", "frame-tasks", "frame-tasks-bulk", "frames", "pin-requests", "chain-events",
+    "token-updates",
 )  # fmt: skip
 
 

@@ -38,6 +38,7 @@ class TopicNames:
     dead_letters: str
     chain_events: str  # mints and completed jobs' metadata URIs, keyed by that URI (chain.py)
     chain_cursor: str  # the chain watcher's place (one partition, compacted)
+    token_updates: str  # replays' new metadata for minted tokens (one partition: batched)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TopicNames:
@@ -55,6 +56,7 @@ class TopicNames:
             dead_letters=k.topic("dead-letters"),
             chain_events=k.topic("chain-events"),
             chain_cursor=k.topic("chain-cursor"),
+            token_updates=k.topic("token-updates"),
         )
 
 
@@ -120,6 +122,9 @@ async def ensure_topics(settings: Settings, timeout: float = 60.0) -> list[str]:
             k.replication,
             topic_configs={**common, **STATUS_CHANGELOG_CONFIG, "cleanup.policy": "compact"},
         ),
+        # one partition: one consumer sends every owner transaction (no nonce races between
+        # workers) and batches contiguous tokens into one batchUpdateMetadata
+        NewTopic(names.token_updates, 1, k.replication, topic_configs=common),
         # a metadata URI's job and token, kept as long as the token (compacted, never deleted)
         NewTopic(
             changelog(settings, MINT_LINKS_TABLE),

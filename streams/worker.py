@@ -60,8 +60,9 @@ def create_worker(
     # attached downstream first: each stage is handed the topic it writes to
     pinner = pin.create_pinner(pipe)
     chain_events = chain.attach(app, pipe, pinner)
+    token_updates = chain.attach_updates(app, pipe)
     chain_watch.attach(app, pipe, chain_events)
-    pin_topic = pin.attach(app, pipe, pinner, chain_events)
+    pin_topic = pin.attach(app, pipe, pinner, chain_events, token_updates)
     frames_topic = assemble.attach(app, pipe, out=pin_topic)
     tasks = {lane: rendering.attach(app, pipe, frames_topic, lane) for lane in Lane}
     requests_topic = split.attach(app, pipe, out=tasks)

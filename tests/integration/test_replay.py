@@ -1,7 +1,7 @@
-"""``lantern replay`` on a real stack and chain: minted tokens re-rendered with a new renderer
-version, each token pointed at its new metadata (ERC-4906 ``MetadataUpdate``); the same replay
-again publishes and changes nothing; a replay killed midway and run again finishes with each
-token updated once."""
+"""``lantern replay`` on a real stack and chain: 20 minted tokens re-rendered with a new renderer
+version, each token pointed at its new metadata once (ERC-4906 events; contiguous tokens in a
+``batchUpdateMetadata``); the same replay again publishes and changes nothing; a replay killed
+midway and run again finishes with each token updated once."""
 
 from __future__ import annotations
 
@@ -38,6 +38,7 @@ from .test_pipeline import submit, wait_done
 
 pytestmark = pytest.mark.integration
 UPDATE = "0x" + keccak(text="MetadataUpdate(uint256)").hex()
+BATCH = "0x" + keccak(text="BatchMetadataUpdate(uint256,uint256)").hex()
 
 
 def replay(lantern: Lantern, cwd: Path, *args: str) -> subprocess.Popen[str]:
@@ -77,11 +78,27 @@ async def minted_tokens(lantern: Lantern, w3: AsyncWeb3, count: int) -> dict[int
 
 
 async def updates(w3: AsyncWeb3, address: str, since: int) -> list[int]:
-    """Token ids of the MetadataUpdate events since block ``since``, in order."""
+    """Token ids the ERC-4906 events since block ``since`` say were updated, in order (a
+    BatchMetadataUpdate counts for each token of its range)."""
     if since > await w3.eth.block_number:
         return []
-    logs = await w3.eth.get_logs({"address": address, "fromBlock": since, "topics": [UPDATE]})
-    return [int.from_bytes(bytes(log["data"]), "big") for log in logs]
+    logs = await w3.eth.get_logs(
+        {"address": address, "fromBlock": since, "topics": [[UPDATE, BATCH]]}
+    )
+    found: list[int] = []
+    for log in logs:
+        data = bytes(log["data"])
+        if "0x" + bytes(log["topics"][0]).hex() == UPDATE:
+            found.append(int.from_bytes(data, "big"))
+        else:
+            first, last = int.from_bytes(data[:32], "big"), int.from_bytes(data[32:], "big")
+            found.extend(range(first, last + 1))
+    return found
+
+
+async def batches(w3: AsyncWeb3, address: str, since: int) -> int:
+    logs = await w3.eth.get_logs({"address": address, "fromBlock": since, "topics": [BATCH]})
+    return len(logs)
 
 
 async def metadata(lantern: Lantern, uri: str) -> dict[str, Any]:
@@ -91,24 +108,29 @@ async def metadata(lantern: Lantern, uri: str) -> dict[str, Any]:
         return dict(json.loads(await r.read()))
 
 
+@pytest.mark.timeout(300)
 async def test_replay_updates_each_token_once_and_again_changes_nothing(
     lantern: Lantern, local_chain: LocalChain, tmp_path: Path
 ) -> None:
     w3 = web3_for(local_chain.rpc)
     address = lantern.settings.chain.contract
     gen1 = w3.eth.contract(address=address, abi=load_artifact()["abi"])  # type: ignore[call-overload]
-    tokens = await minted_tokens(lantern, w3, 3)
+    tokens = await minted_tokens(lantern, w3, 20)
     ids = ",".join(str(t) for t in sorted(tokens))
     before = {t: await gen1.functions.tokenURI(t).call() for t in tokens}
     start = await w3.eth.block_number + 1  # after the naming of the tokens just minted
 
     dry = finished(replay(lantern, tmp_path, "--tokens", ids, "--renderer-version", "v-test",
                           "--dry-run"))  # fmt: skip
-    assert "3 to publish" in dry and await updates(w3, address, start) == []
+    assert "20 to publish" in dry and await updates(w3, address, start) == []
 
-    out = finished(replay(lantern, tmp_path, "--tokens", ids, "--renderer-version", "v-test"))
-    assert "3 to publish" in out and "updated 3" in out, out
-    assert sorted(await updates(w3, address, start)) == sorted(tokens)
+    fast = ("--rate", "600", "--max-pending", "20")
+    out = finished(
+        replay(lantern, tmp_path, "--tokens", ids, "--renderer-version", "v-test", *fast)
+    )
+    assert "20 to publish" in out and "updated 20" in out, out
+    assert sorted(await updates(w3, address, start)) == sorted(tokens)  # each exactly once
+    assert await batches(w3, address, start) >= 1  # contiguous tokens: batchUpdateMetadata
     for token_id, job_id in tokens.items():
         uri = await gen1.functions.tokenURI(token_id).call()
         assert uri != before[token_id]
@@ -121,7 +143,9 @@ async def test_replay_updates_each_token_once_and_again_changes_nothing(
             assert (await r.json())["token"]["token_uri"] == uri
 
     again_block = await w3.eth.block_number
-    again = finished(replay(lantern, tmp_path, "--tokens", ids, "--renderer-version", "v-test"))
+    again = finished(
+        replay(lantern, tmp_path, "--tokens", ids, "--renderer-version", "v-test", *fast)
+    )
     assert "0 to publish" in again, again
     assert await updates(w3, address, again_block + 1) == []
     await w3.provider.disconnect()

@@ -93,3 +93,10 @@ def test_the_match_survives_the_wire() -> None:
     assert back.mint is not None and back.mint.token_id == 3
     assert back.link is not None and back.link.gif_cid == "QmGif"
     assert back.named_uri == "ipfs://QmNamed"
+
+
+def test_tokens_are_batched_in_runs_of_consecutive_ids() -> None:
+    from streams.chain import contiguous
+
+    assert contiguous([8, 1, 3, 2, 7, 12]) == [[1, 2, 3], [7, 8], [12]]
+    assert contiguous([]) == []

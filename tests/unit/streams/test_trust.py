@@ -189,6 +189,7 @@ def test_the_stage_topics_are_allowed() -> None:
         names.frames,
         names.pin_requests,
         names.chain_events,
+        names.token_updates,
     }
     for topic in allowed:
         assert allowed_target(topic, allowed)
