@@ -53,7 +53,12 @@ def replay(lantern: Lantern, cwd: Path, *args: str) -> subprocess.Popen[str]:
 
 
 def finished(proc: subprocess.Popen[str], timeout: float = 180) -> str:
-    out, _ = proc.communicate(timeout=timeout)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()  # never left behind
+        out, _ = proc.communicate()
+        raise AssertionError(f"replay still running after {timeout:.0f}s:\n{out}") from None
     assert proc.returncode == 0, out
     return out
 
