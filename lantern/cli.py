@@ -114,6 +114,13 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument(
         "--renderer-version", default="", help="tag the new renders' metadata with this version"
     )
+    replay.add_argument(
+        "--raster", choices=["cairo", "browser"],
+        help="the line model of the new renders (browser: Chromium's canvas hairlines)",
+    )  # fmt: skip
+    replay.add_argument(
+        "--timing", choices=["loop", "legacy"], help="the motion of the new renders"
+    )
     replay.add_argument("--dry-run", action="store_true", help="list what would happen")
     replay.add_argument(
         "--rate", type=float, default=60.0, help="jobs published per minute (default 60)"
@@ -195,9 +202,11 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
         if args.since:
             until = parse_time(args.until) if args.until else time.time()
             job_ids = await requests_between(settings, parse_time(args.since), until)
+        options = {k: v for k, v in (("raster", args.raster), ("timing", args.timing)) if v}
         return select(
-            jobs, all_minted=args.all_minted, tokens=tokens, overrides=overrides, job_ids=job_ids
-        )
+            jobs, all_minted=args.all_minted, tokens=tokens, overrides=overrides,
+            job_ids=job_ids, options=options,
+        )  # fmt: skip
 
     counts = asyncio.run(
         run_replay(

@@ -32,7 +32,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from render import Gen1Settings
+from render import Gen1Settings, RenderOptions
 from render.errors import LanternError, SettingsError
 
 from .contract import TERMINAL, MintRequest, StatusEvent
@@ -92,9 +92,12 @@ def select(
     tokens: Iterable[int] = (),
     overrides: Iterable[Mapping[str, Any]] = (),
     job_ids: Iterable[str] = (),
+    options: Mapping[str, Any] | None = None,
 ) -> list[Target]:
-    """The targets the options name, in token order (then job order). Replays themselves are
-    never targets: a token is re-rendered from the job that minted it."""
+    """The targets the options name, in token order (then job order), each rendering with
+    ``options`` over its own (e.g. ``raster: "browser"``, ``timing: "legacy"``: the look its
+    holder saw). Replays themselves are never targets: a token is re-rendered from the job
+    that minted it."""
     originals = [j for j in jobs.values() if j.get("request") and not _replay_of(j)]
     minted = {
         int(j["token"]["token_id"]): j
@@ -110,7 +113,12 @@ def select(
             Gen1Settings.from_dict(merged)
         except SettingsError as exc:
             raise LanternError(f"job {job['job_id']}: the new settings are invalid: {exc}") from exc
-        chosen[str(job["job_id"])] = Target(job, merged, dict(request["options"]))
+        rendered = {**request["options"], **(options or {})}
+        try:
+            RenderOptions.from_dict(rendered)
+        except SettingsError as exc:
+            raise LanternError(f"job {job['job_id']}: the new options are invalid: {exc}") from exc
+        chosen[str(job["job_id"])] = Target(job, merged, rendered)
 
     if all_minted:
         for token_id in sorted(minted):

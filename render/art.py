@@ -43,7 +43,9 @@ def render_frame(
         starts, ends = flow_lines(settings, size, phase)
         # The 1 px width is 1 px at 512 and scales with the canvas like everything else,
         # so lines keep their weight in thumbnails and large renders alike.
-        draw_strokes(image, starts, ends, size / REFERENCE_SIZE, LINE_RGB, LINE_ALPHA)
+        draw_strokes(
+            image, starts, ends, size / REFERENCE_SIZE, LINE_RGB, LINE_ALPHA, options.raster
+        )
     if settings.contour.enabled:
         fill = Image.new("RGB", (size, size), CONTOUR_RGB)
         image = Image.composite(fill, image, contour_mask(settings.contour, size, phase))

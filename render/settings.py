@@ -102,12 +102,16 @@ class RenderOptions:
         delay_ms: the delay per frame, 20-10000 ms in steps of 10 (GIF counts centiseconds).
         timing: "loop" (seamless whole cycles over the frames) or "legacy" (the original's
             frame-by-frame motion, GEN1_SPEC §2.1).
+        raster: how the 1 px flow lines are drawn: "cairo" (exact-area coverage, as the
+            original's node-canvas drew them) or "browser" (Chromium's anti-aliased hairlines,
+            as holders' browsers drew them; diagonals get ~1/√2 of the ink).
     """
 
     size: int = integer("size", 512, 64, 1024)
     frames: int = integer("frames", 100, 1, 1000)
     delay_ms: int = integer("delay_ms", 30, 20, 10000, multiple_of=10)
     timing: str = choice("timing", "loop", ("loop", "legacy"), 'must be "loop" or "legacy"')
+    raster: str = choice("raster", "cairo", ("cairo", "browser"), 'must be "cairo" or "browser"')
 
     @classmethod
     def from_dict(cls, data: object) -> RenderOptions:

@@ -13,6 +13,11 @@ skia-python and Lantern's first, vectorised numpy exact-area rasteriser, on the 
 
 So AGG draws what Cairo draws, to about half a level on average, four times faster (Cairo is
 slow here from one Python call per path operation); skia is as fast but draws thinner lines.
+
+The "browser" raster draws what holders' browsers drew instead: a stroke no wider than 1 px
+as Chromium's anti-aliased hairline (render/hairline.py), whose ink per unit length falls to
+1/√2 on diagonals. Wider strokes (sizes above 512) are filled polygons in Chromium too, so
+both rasters draw them with AGG.
 """
 
 from __future__ import annotations
@@ -22,7 +27,11 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-__all__ = ["draw_strokes"]
+from render.hairline import draw_hairlines, hairline_alpha
+
+__all__ = ["RASTERS", "draw_strokes"]
+
+RASTERS = ("cairo", "browser")  # RenderOptions.raster
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -34,13 +43,24 @@ def draw_strokes(
     width: float,
     rgb: tuple[int, int, int],
     alpha: float,
+    raster: str = "cairo",
 ) -> None:
     """Stroke each segment `starts[i]` → `ends[i]` (nx2, pixels) onto `image`, one at a time.
 
     Pixel (i, j) covers [i, i+1) x [j, j+1), as in Cairo. Every stroke is blended on its own
     at `alpha` (rounded to 8 bits, as canvas does), so overlapping strokes accumulate.
+    `raster` "cairo" covers each pixel by its exact area under the stroke; "browser" draws
+    strokes up to 1 px wide as Chromium's hairlines. `image` is "RGB" or "L" ("L" takes
+    `rgb`'s first value).
     """
+    if raster not in RASTERS:
+        raise ValueError(f"raster must be one of {RASTERS}, not {raster!r}")
     if not len(starts):
+        return
+    if raster == "browser" and width <= 1:
+        planes = np.stack([np.asarray(band) for band in image.split()])
+        draw_hairlines(planes, starts, ends, rgb[: len(planes)], hairline_alpha(alpha, width))
+        image.paste(Image.merge(image.mode, [Image.fromarray(plane) for plane in planes]))
         return
     draw = aggdraw.Draw(image)
     pen = aggdraw.Pen(rgb, width, round(alpha * 255))

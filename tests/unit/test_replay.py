@@ -67,3 +67,12 @@ def test_times_in_iso_8601_or_seconds() -> None:
     assert parse_time("2023-11-14T22:13:20+00:00") == 1_700_000_000
     with pytest.raises(LanternError, match="is not a time"):
         parse_time("yesterday")
+
+
+def test_options_such_as_the_browser_raster_apply_to_every_target() -> None:
+    (target,) = select(JOBS, tokens=[2], options={"raster": "browser", "timing": "legacy"})
+    assert target.options == {"size": 64, "frames": 4, "raster": "browser", "timing": "legacy"}
+    plain = select(JOBS, tokens=[2])[0]
+    assert replay_id(target, "v") != replay_id(plain, "v")
+    with pytest.raises(LanternError, match="options are invalid"):
+        select(JOBS, tokens=[2], options={"raster": "skia"})

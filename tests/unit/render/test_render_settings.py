@@ -220,7 +220,13 @@ def test_render_options_defaults_and_round_trip() -> None:
         {"size": 64, "frames": 1, "delay_ms": 10000, "timing": "legacy"}
     )
     assert options == RenderOptions(64, 1, 10000, "legacy")
-    assert options.to_dict() == {"size": 64, "frames": 1, "delay_ms": 10000, "timing": "legacy"}
+    assert options.to_dict() == {
+        "size": 64,
+        "frames": 1,
+        "delay_ms": 10000,
+        "timing": "legacy",
+        "raster": "cairo",
+    }
     assert RenderOptions.from_dict(options.to_dict()) == options
 
 
