@@ -114,9 +114,7 @@ class LagMonitor(BackgroundLoop):
             *self.topics, names.frames, names.pin_requests, names.status, names.retry,
             names.chain_events, names.token_updates,
         )  # fmt: skip
-        # topics.py creates these with the configured partition count, token-updates with one
-        self.partitions = {t: settings.kafka.partitions for t in self.watched}
-        self.partitions[names.token_updates] = 1
+        self.partitions = {t: names.partitions(t, settings) for t in self.watched}
         self.lag = 0
         self.by_topic: dict[str, int] = {}
         self.polled_at = 0.0

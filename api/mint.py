@@ -85,8 +85,7 @@ async def mint_tx(request: web.Request) -> web.Response:
     if job["state"] != "completed":
         raise ApiError(409, "not_completed",
                        f"the job is {job['state']}: it can be minted once completed")  # fmt: skip
-    # the submitting wallet: the status's, else its stored request's
-    wallet = str(job.get("wallet") or (job.get("request") or {}).get("wallet") or "")
+    wallet = str(job.get("wallet") or "")
     if wallet.lower() != sender.lower():
         raise ApiError(
             403, "not_your_job", "only the wallet that submitted the job can mint it", field="from"

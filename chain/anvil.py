@@ -10,7 +10,6 @@ the next start, so tokens minted before a restart are still there, at the port i
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import signal
@@ -19,9 +18,8 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from types import TracebackType
 
-from lantern.processes import free_port
+from lantern.processes import Service, free_port
 from lantern.settings import ChainSettings
 
 from .errors import ChainError
@@ -35,7 +33,7 @@ ANVIL = Path(__file__).parent / "node_modules" / ".bin" / "anvil"
 STATE_INTERVAL_S = 5
 
 
-class Anvil(contextlib.AbstractContextManager[str]):
+class Anvil(Service):
     """One anvil node on 127.0.0.1 with ``chain.chain_id``; ``start`` returns its RPC URL."""
 
     def __init__(self, chain: ChainSettings, *, persist: bool = True) -> None:
@@ -90,17 +88,6 @@ class Anvil(contextlib.AbstractContextManager[str]):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-
-    def __enter__(self) -> str:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def _chain_id(url: str) -> int | None:

@@ -6,15 +6,18 @@ child runs the same entry point with the same signal handling.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import socket
 import subprocess
 import sys
 import time
+from abc import abstractmethod
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import TracebackType
 
-__all__ = ["free_port", "spawn", "stop"]
+__all__ = ["Service", "free_port", "spawn", "stop"]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -67,3 +70,27 @@ def free_port(preferred: int = 0, host: str = "127.0.0.1") -> int:
                 continue
             return int(sock.getsockname()[1])
     raise OSError("no free TCP port")  # pragma: no cover - the OS always has one
+
+
+class Service(contextlib.AbstractContextManager[str]):
+    """A server Lantern runs as a child (the Kafka broker or cluster, the local chain):
+    ``with service as address:`` starts it and stops it."""
+
+    @abstractmethod
+    def start(self, timeout: float = 90.0) -> str:
+        """Start and wait until clients can connect; the address they use."""
+
+    @abstractmethod
+    def stop(self) -> None:
+        """Stop, losing nothing written."""
+
+    def __enter__(self) -> str:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -11,7 +11,6 @@ and its own log file under ``KafkaSettings.data_dir``, so a restart loses nothin
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import logging
 import os
@@ -22,15 +21,13 @@ import socket
 import subprocess
 import time
 import uuid
-from abc import abstractmethod
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
-from lantern.processes import free_port
+from lantern.processes import Service, free_port
 from lantern.settings import KafkaSettings
 
 from .errors import BrokerError
@@ -58,30 +55,7 @@ class ClusterNode:
     data_dir: Path
 
 
-class _Running(contextlib.AbstractContextManager[str]):
-    """``with node_or_cluster as bootstrap:`` starts it and stops it."""
-
-    @abstractmethod
-    def start(self, timeout: float = 90.0) -> str:
-        """Start and wait until clients can connect; the bootstrap address."""
-
-    @abstractmethod
-    def stop(self) -> None:
-        """Stop, losing nothing written."""
-
-    def __enter__(self) -> str:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-
-class EmbeddedKafka(_Running):
+class EmbeddedKafka(Service):
     """A single-node Apache Kafka in KRaft mode, run as a child process.
 
     Lantern runs it as it is. Tests of secured clients add listeners (name → security
@@ -288,7 +262,7 @@ class EmbeddedKafka(_Running):
             return ""
 
 
-class KafkaCluster(_Running):
+class KafkaCluster(Service):
     """``size`` KRaft nodes on this machine, each broker and controller, each with its own log
     dirs under ``settings.data_dir / node-<id>``: what a replicated deployment looks like, for
     tests and drills. The ports and the cluster id are kept in ``cluster.json``, so a node (or

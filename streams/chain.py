@@ -122,7 +122,8 @@ def attach_updates(app: faust.App, pipe: Pipeline) -> faust.TopicT:
     """Declare ``token-updates`` and the agent that points replayed tokens at their new
     metadata, batching contiguous tokens into one ``batchUpdateMetadata``."""
     name = pipe.names.token_updates
-    topic = app.topic(name, key_type=str, value_type=MintLink, partitions=1)
+    partitions = pipe.names.partitions(name, pipe.settings)
+    topic = app.topic(name, key_type=str, value_type=MintLink, partitions=partitions)
     chain = Gen1Chain(pipe.settings.chain) if pipe.settings.chain.active else None
 
     @app.agent(topic, name="lantern.chain.update", concurrency=1)

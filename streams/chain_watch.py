@@ -172,7 +172,9 @@ def attach(app: faust.App, pipe: Pipeline, events: faust.TopicT) -> Watcher | No
     """Watch the contract from the group's leader, if a chain is configured."""
     if not pipe.settings.chain.active:
         return None
-    cursors = app.topic(pipe.names.chain_cursor, key_type=str, value_type=ChainCursor, partitions=1)
+    name = pipe.names.chain_cursor
+    partitions = pipe.names.partitions(name, pipe.settings)
+    cursors = app.topic(name, key_type=str, value_type=ChainCursor, partitions=partitions)
     watcher = Watcher(pipe, events, cursors)
     errors: dict[str, Any] = {"last": ""}
 

@@ -107,10 +107,10 @@ def _entry(event: StatusEvent, at: float) -> dict[str, Any]:
 def _grown(current: JobStatus, event: StatusEvent, at: float) -> list[dict[str, Any]]:
     """The job's timeline with ``event`` added when it changes the state or the stage, fails,
     or retries (progress within a stage is not history)."""
-    timeline = list(current.timeline or [])
     moved = event.state != current.state or (event.stage and event.stage != current.stage)
-    if moved or event.error or event.reopen or "retrying" in event.detail:
-        timeline.append(_entry(event, at))
+    if not (moved or event.error or event.reopen or "retrying" in event.detail):
+        return current.timeline or []  # a progress tick: nothing to copy
+    timeline = [*(current.timeline or []), _entry(event, at)]
     if len(timeline) > TIMELINE_MAX:
         timeline = [timeline[0], *timeline[-(TIMELINE_MAX - 1) :]]
     return timeline

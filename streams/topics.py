@@ -40,6 +40,12 @@ class TopicNames:
     chain_cursor: str  # the chain watcher's place (one partition, compacted)
     token_updates: str  # replays' new metadata for minted tokens (one partition: batched)
 
+    def partitions(self, topic: str, settings: Settings) -> int:
+        """How many partitions ``topic`` has: one for the chain watcher's place and the token
+        updates (one consumer each, in order), the configured count for every other."""
+        single = (self.chain_cursor, self.token_updates)
+        return 1 if topic in single else settings.kafka.partitions
+
     @classmethod
     def from_settings(cls, settings: Settings) -> TopicNames:
         """Names under the configured prefix (``lantern.mint-requests`` …)."""
@@ -118,13 +124,18 @@ async def ensure_topics(settings: Settings, timeout: float = 60.0) -> list[str]:
         # one place per chain and contract: the newest record is all a watcher needs
         NewTopic(
             names.chain_cursor,
-            1,
+            names.partitions(names.chain_cursor, settings),
             k.replication,
             topic_configs={**common, **STATUS_CHANGELOG_CONFIG, "cleanup.policy": "compact"},
         ),
         # one partition: one consumer sends every owner transaction (no nonce races between
         # workers) and batches contiguous tokens into one batchUpdateMetadata
-        NewTopic(names.token_updates, 1, k.replication, topic_configs=common),
+        NewTopic(
+            names.token_updates,
+            names.partitions(names.token_updates, settings),
+            k.replication,
+            topic_configs=common,
+        ),
         # a metadata URI's job and token, kept as long as the token (compacted, never deleted)
         NewTopic(
             changelog(settings, MINT_LINKS_TABLE),

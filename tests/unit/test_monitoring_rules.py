@@ -1,8 +1,8 @@
 """The Prometheus configuration and alert rules (monitoring/): valid, unit-tested with promtool,
 documented in the runbook, and using only the metrics Lantern exports.
 
-``METRICS`` below is the contract with the code (monitoring/metrics.py and Prometheus itself):
-an alert on a name outside it would never fire, so a renamed metric fails here.
+``METRICS`` below is what the code exports (monitoring/metrics.py's registries, and Prometheus's
+``up``): an alert on a name outside it would never fire, so a renamed metric fails here.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
+from monitoring.metrics import COLLECTED, ApiMetrics, WorkerMetrics
+
 ROOT = Path(__file__).resolve().parents[2]
 MONITORING = ROOT / "monitoring"
 ALERTS = MONITORING / "alerts.yml"
@@ -27,54 +29,24 @@ HINT = (
     "`apt-get install prometheus`)"
 )
 
-# prometheus_client's histograms export these series for each name
-_HISTOGRAMS = {
-    "lantern_http_request_seconds",
-    "lantern_job_seconds",
-    "lantern_stage_seconds",
-    "lantern_render_frame_seconds",
-    "lantern_encode_seconds",
-    "lantern_gif_bytes",
-    "lantern_pin_seconds",
-}
-METRICS = frozenset(
-    {
-        # the API (job lantern-api)
-        "lantern_http_requests_total",
-        "lantern_jobs_submitted_total",
-        "lantern_jobs",
-        "lantern_pending_frames",
-        "lantern_admission_limit_frames",
-        "lantern_admission_refused_total",
-        "lantern_jobs_finished_total",
-        "lantern_consumer_lag",
-        # the workers (job lantern-worker)
-        "lantern_frames_rendered_total",
-        "lantern_jobs_completed_total",
-        "lantern_retries_total",
-        "lantern_dead_letters_total",
-        "lantern_jobs_stalled_total",
-        "lantern_jobs_redriven_total",
-        "lantern_pin_requests_total",
-        "lantern_rebalances_total",
-        "lantern_job_idle_seconds_max",
-        "lantern_tokens_minted_total",
-        "lantern_chain_watched_block",
-        # both
-        "lantern_build_info",
-        # prometheus_client's process collector, in both
-        "process_cpu_seconds_total",
-        "process_resident_memory_bytes",
-        "process_virtual_memory_bytes",
-        "process_start_time_seconds",
-        "process_open_fds",
-        "process_max_fds",
-        # Prometheus's own, per target
-        "up",
-        *_HISTOGRAMS,
-        *(f"{name}{suffix}" for name in _HISTOGRAMS for suffix in ("_bucket", "_sum", "_count")),
-    }
-)
+
+def _exported() -> frozenset[str]:
+    """Every series name the API and a worker export (from their real registries: a renamed
+    metric changes this), and Prometheus's own ``up``."""
+    names = {"up", *COLLECTED}
+    for metrics in (ApiMetrics.create(), WorkerMetrics.create()):
+        for family in metrics.registry.collect():
+            names.update(sample.name for sample in family.samples)
+            if family.type == "counter":
+                names.add(f"{family.name}_total")
+            elif family.type == "histogram":
+                names.update(f"{family.name}{end}" for end in ("", "_bucket", "_sum", "_count"))
+            else:
+                names.add(family.name)
+    return frozenset(names)
+
+
+METRICS = _exported()
 
 # what PromQL writes with identifiers that are not metric names
 _KEYWORDS = frozenset(
