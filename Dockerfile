@@ -26,9 +26,13 @@ COPY streams streams
 COPY api api
 COPY pinning pinning
 COPY monitoring monitoring
-RUN pip install --no-deps --no-build-isolation . \
+# the GIF codec's C loops (render/_gifcodec.c) are compiled here; the compiler leaves after
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && pip install --no-deps --no-build-isolation . \
     && pip check \
-    && rm -rf build ./*.egg-info
+    && apt-get purge -y --auto-remove gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/* build ./*.egg-info
 
 # Everything a process writes lives under /data: the local content store, its frame blocks
 # (<store>-blocks) and faust's folder (beside the store). Nothing in it is shared: workers meet

@@ -1,6 +1,7 @@
 # Lantern: `make run` sets everything up and runs it; `make test` sets up and runs every test.
 PY      := .venv/bin/python
 VENV    := .venv/.installed
+CODEC   := .lantern/codec.built
 # Every Python package at one version and hash (dev tools included), for CI and developers alike;
 # the runtime part alone for the container image. `make lock` renews both from pyproject.toml.
 LOCK         := requirements.lock
@@ -29,9 +30,15 @@ PYTEST_ARGS ?=
 
 .PHONY: setup kafka kubo chain contract run test test-unit test-integration lint lint-js fmt type bench lock clean
 
-setup: $(VENV) $(KAFKA) $(CHAIN_JS)
+setup: $(VENV) $(CODEC) $(KAFKA) $(CHAIN_JS)
 
 kafka: $(KAFKA)
+
+# The GIF codec's C loops, compiled into render/ by the editable install; again when the C changes.
+$(CODEC): render/_gifcodec.c $(VENV)
+	.venv/bin/pip install -q --no-deps --no-build-isolation -e ".[dev]"
+	mkdir -p $(dir $@)
+	touch $@
 
 $(VENV): pyproject.toml $(LOCK)
 	python3 -m venv .venv
@@ -134,7 +141,7 @@ test-unit: setup $(JS) $(SYSTEM)
 test-integration: setup $(KUBO)
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
 
-lint: $(VENV) $(LINT_JS)
+lint: $(VENV) $(CODEC) $(LINT_JS)
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy

@@ -12,7 +12,14 @@ from __future__ import annotations
 
 from render.art import render_frame
 from render.delta import Patch, changed_patch, full_patch
-from render.encoder import Encoding, FrameEncoder, encode_block, encode_frames, encode_gif
+from render.encoder import (
+    DEFAULT_TOLERANCE,
+    Encoding,
+    FrameEncoder,
+    encode_block,
+    encode_frames,
+    encode_gif,
+)
 from render.errors import FieldError, LanternError, RenderError, SettingsError
 from render.gif import GIF_TRAILER, assemble_gif, frame_block, gif_header
 from render.job import (
@@ -24,6 +31,7 @@ from render.job import (
     render_gif,
 )
 from render.palette import (
+    NO_ALTERNATE,
     TRANSPARENT,
     Quantizer,
     choose_palette,
@@ -36,7 +44,9 @@ from render.timing import frame_time
 
 __all__ = [
     "DEFAULT_ENCODING",
+    "DEFAULT_TOLERANCE",
     "GIF_TRAILER",
+    "NO_ALTERNATE",
     "TRANSPARENT",
     "Contour",
     "Encoding",

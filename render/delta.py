@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from render.palette import NO_ALTERNATE
+
 __all__ = ["Patch", "changed_patch", "full_patch"]
 
 _TRANSPARENCY_PAYS = 0.4  # share of unchanged pixels in the rectangle from which it does
@@ -34,16 +36,25 @@ class Patch:
     left: int = 0
     top: int = 0
     transparent: int | None = None  # the index that leaves a pixel as it was, if any
+    # per pixel, a near colour lossy LZW may draw instead (NO_ALTERNATE: none); None: lossless
+    alternates: Indices | None = None
 
 
-def full_patch(indices: Indices) -> Patch:
+def full_patch(indices: Indices, alternates: Indices | None = None) -> Patch:
     """The whole frame, every pixel drawn (the first frame, or no optimisation)."""
-    return Patch(indices)
+    return Patch(indices, alternates=alternates)
 
 
-def changed_patch(previous: Indices, current: Indices, transparent: int) -> Patch:
+def changed_patch(
+    previous: Indices, current: Indices, transparent: int, alternates: Indices | None = None
+) -> Patch:
     """The rectangle of `current` that differs from `previous`; unchanged pixels transparent
-    where that pays.
+    where that pays. `alternates` (the frame's, if any) are cut to the same rectangle, and a
+    transparent pixel has none: "unchanged" is exact.
+
+    "Unchanged" compares nearest colours, not what lossy LZW drew for `previous`, so a block
+    depends only on the two frames (any process can encode it) and a pixel left as it was
+    shows a colour within the tolerance of its own nearest one.
 
     An unchanged frame still needs a block (it carries the frame's delay): one transparent
     pixel.
@@ -57,7 +68,10 @@ def changed_patch(previous: Indices, current: Indices, transparent: int) -> Patc
     left, right = int(columns[0]), int(columns[-1]) + 1
     window = changed[top:bottom, left:right]
     pixels = current[top:bottom, left:right]
+    near = None if alternates is None else alternates[top:bottom, left:right]
     if np.count_nonzero(window) > (1 - _TRANSPARENCY_PAYS) * window.size:
-        return Patch(pixels, left, top)
+        return Patch(pixels, left, top, alternates=near)
     patch = np.where(window, pixels, np.uint8(transparent)).astype(np.uint8, copy=False)
-    return Patch(patch, left, top, transparent)
+    if near is not None:
+        near = np.where(window, near, np.uint8(NO_ALTERNATE)).astype(np.uint8, copy=False)
+    return Patch(patch, left, top, transparent, near)

@@ -15,17 +15,30 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
 from render.delta import changed_patch, full_patch
+from render.errors import RenderError
 from render.gif import assemble_gif, frame_block, gif_header
 from render.palette import TRANSPARENT, choose_palette, quantize, quantizer_for, sample_indices
 
-__all__ = ["Encoding", "FrameEncoder", "encode_block", "encode_frames", "encode_gif"]
+__all__ = [
+    "DEFAULT_TOLERANCE",
+    "Encoding",
+    "FrameEncoder",
+    "encode_block",
+    "encode_frames",
+    "encode_gif",
+]
+
+# Lossy LZW's colour tolerance, in squared RGB error beyond the nearest colour's (see
+# Encoding): chosen from the rate-quality points in bench/RESULTS.md, where it is the smallest
+# that puts every preset's GIF under ffmpeg's at a better PSNR.
+DEFAULT_TOLERANCE = 50
 
 Frame = npt.NDArray[np.uint8]  # (S, S, 3) RGB
 Indices = npt.NDArray[np.uint8]  # (S, S) palette indices
@@ -40,10 +53,19 @@ class Encoding:
         optimise: each block after the first covers only the rectangle that changed since
             the previous frame, its unchanged pixels transparent (off: every block a full
             frame, independent of the previous one).
+        tolerance: lossy LZW. A pixel may be drawn in its second-nearest palette colour,
+            where that continues an LZW string, if that colour's squared RGB error is at most
+            `tolerance` more than the nearest's; 0 draws every pixel in its nearest colour.
+            Not with dithering (its noise is the point).
     """
+
+    def __post_init__(self) -> None:
+        if self.tolerance < 0:
+            raise RenderError(f"tolerance is 0 or more, got {self.tolerance}")
 
     dither: bool = False
     optimise: bool = True
+    tolerance: int = DEFAULT_TOLERANCE
 
 
 class FrameEncoder:
@@ -60,25 +82,25 @@ class FrameEncoder:
         previous: Frame | None = None,
     ) -> None:
         self._palette = palette
-        self._quantizer = quantizer_for(palette)
+        self._quantizer = quantizer_for(palette, 0 if encoding.dither else encoding.tolerance)
         self._delay_ms = delay_ms
         self._encoding = encoding
         self._before: Indices | None = None
         if previous is not None and encoding.optimise:
-            self._before = self._quantize(previous)
+            self._before = self._quantize(previous)[0]
 
-    def _quantize(self, frame: Frame) -> Indices:
+    def _quantize(self, frame: Frame) -> tuple[Indices, Indices | None]:
         if self._encoding.dither:
-            return quantize(frame, self._palette, dither=True)
-        return self._quantizer(frame)
+            return quantize(frame, self._palette, dither=True), None
+        return self._quantizer.with_alternates(frame)
 
     def encode(self, frame: Frame) -> bytes:
         """The next frame's image block."""
-        indices = self._quantize(frame)
+        indices, alternates = self._quantize(frame)
         if self._before is None:
-            patch = full_patch(indices)
+            patch = full_patch(indices, alternates)
         else:
-            patch = changed_patch(self._before, indices, TRANSPARENT)
+            patch = changed_patch(self._before, indices, TRANSPARENT, alternates)
         if self._encoding.optimise:
             self._before = indices
         return frame_block(patch, self._delay_ms)
@@ -111,7 +133,7 @@ def encode_gif(
     delay_ms: int = 30,
     *,
     encoding: Encoding = Encoding(),
-    processes: int = 1,
+    threads: int = 1,
     loop: int = 0,
 ) -> bytes:
     """A looping GIF of any square RGB frames (the library door the benchmarks use).
@@ -119,26 +141,29 @@ def encode_gif(
     Args:
         frames: (S, S, 3) uint8 arrays, in order.
         delay_ms: per frame, a multiple of 10.
-        encoding: dithering and inter-frame optimisation.
-        processes: above 1, runs of consecutive frames are encoded in a process pool; the
-            bytes are the same for any value.
+        encoding: dithering, inter-frame optimisation and the colour tolerance.
+        threads: above 1, runs of consecutive frames are encoded in that many threads (the
+            quantizer and LZW release the GIL; the frames are not copied); the bytes are the
+            same for any value.
         loop: repeat count, 0 = forever.
     """
     if not frames:
         raise ValueError("a GIF needs at least one frame")
     palette = choose_palette([frames[index] for index in sample_indices(len(frames))])
     header = gif_header(frames[0].shape[0], palette, loop)
-    if processes <= 1:
+    if threads <= 1:
         return assemble_gif(header, encode_frames(frames, None, palette, delay_ms, encoding))
-    step = math.ceil(len(frames) / processes)
+    step = math.ceil(len(frames) / threads)
     starts = range(0, len(frames), step)
-    with ProcessPoolExecutor(max_workers=processes) as pool:
+    with ThreadPoolExecutor(max_workers=threads) as pool:
         runs = pool.map(
-            encode_frames,
-            [frames[start : start + step] for start in starts],
-            [frames[start - 1] if start else None for start in starts],
-            [palette] * len(starts),
-            [delay_ms] * len(starts),
-            [encoding] * len(starts),
+            lambda start: encode_frames(
+                frames[start : start + step],
+                frames[start - 1] if start else None,
+                palette,
+                delay_ms,
+                encoding,
+            ),
+            starts,
         )
         return assemble_gif(header, [block for run in runs for block in run])

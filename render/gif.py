@@ -11,9 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import numpy as np
-from PIL import Image
 
-from render import gifbytes
+from render import _gifcodec, gifbytes
 from render.delta import Patch
 from render.errors import RenderError
 from render.gifbytes import GIF_TRAILER
@@ -39,12 +38,13 @@ def gif_header(size: int, palette: bytes, loop: int = 0) -> bytes:
 def _lzw_sub_blocks(patch: Patch) -> bytes:
     """§22 Table Based Image Data after its code size: LZW codes in ≤255-byte sub-blocks.
 
-    Pillow's C GIF encoder produces exactly this (GifImagePlugin writes the code size before
-    it and the terminator after it); `tobytes` with the "gif" encoder is its public door.
-    Arguments after the encoder name: raw mode, bits per code, interlace (off).
+    render/_gifcodec.c encodes them (a string may go on with a pixel's alternate colour, where
+    the patch has alternates); its tests decode the result with Pillow and ffmpeg.
     """
-    image = Image.fromarray(np.ascontiguousarray(patch.indices, dtype=np.uint8))  # mode "L"
-    return image.tobytes("gif", "L", _CODE_SIZE, 0)
+    indices = np.ascontiguousarray(patch.indices, dtype=np.uint8)
+    if patch.alternates is None:
+        return _gifcodec.lzw(indices)
+    return _gifcodec.lzw(indices, np.ascontiguousarray(patch.alternates, dtype=np.uint8))
 
 
 def frame_block(patch: Patch, delay_ms: int) -> bytes:

@@ -18,10 +18,12 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
+from render import _gifcodec
 from render.errors import RenderError
 
 __all__ = [
     "COLOURS",
+    "NO_ALTERNATE",
     "PALETTE_BYTES",
     "TRANSPARENT",
     "Quantizer",
@@ -38,7 +40,9 @@ COLOURS = 255  # colours a frame may use: indices 0-254
 TRANSPARENT = 255  # the index kept for "unchanged since the previous frame"
 _SAMPLE_PIXELS = 1 << 16  # pixels the palette statistics look at, whatever the size
 _KMEANS_PASSES = 1  # further passes change nothing measurable
-_SEARCH_CHUNK = 2048  # cells scored at once against the palette: 2 MB of float32 scores
+_CELLS = 1 << 21  # the colour table: 7 bits per channel
+_EMPTY = 0xFFFF  # a table cell not looked up yet
+NO_ALTERNATE = 255  # an alternate of "none" (never a colour: colours are 0-254)
 
 
 def sample_indices(frames: int, count: int = 4) -> list[int]:
@@ -86,56 +90,53 @@ class Quantizer:
     """Maps frames onto one palette: each pixel to the palette colour nearest its 7-bit cell.
 
     Colours are looked up at 7 bits per channel (cells 2 levels wide) in a table filled as
-    cells first appear, by an exact search from the cell's centre; so consecutive frames,
-    which share most colours, cost a lookup each. Measured on the default artwork at 512 px:
-    44.2 dB, against 42.3 dB for Pillow's own mapping (a 6-bit cache, cells 4 levels wide),
-    for ~2x its time (bench/RESULTS.md). Every table entry is a pure function of its cell,
-    so the indices do not depend on which frames came before.
+    cells first appear, by an exact search from the cell's centre (render/_gifcodec.c); so
+    consecutive frames, which share most colours, cost a lookup each. Measured on the default
+    artwork at 512 px: 44.2 dB, against 42.3 dB for Pillow's own mapping (a 6-bit cache, cells
+    4 levels wide). Every table entry is a pure function of its cell, so the indices do not
+    depend on which frames came before.
+
+    With a `tolerance` > 0 the table also keeps each cell's second-nearest colour when it is
+    at most `tolerance` further (in squared RGB error) than the nearest: the alternates that
+    lossy LZW may use where they continue a string (`with_alternates`, render/gif.py).
     """
 
-    def __init__(self, palette: bytes) -> None:
-        # Scores in doubled units (palette 2p, cell centre 4k + 1 = 2·(2k + ½)) are integers
-        # below 2^24, so float32 sums are exact whatever the order: the search is the same
-        # on every machine.
-        doubled = palette_rgb(palette)[:COLOURS].astype(np.float32) * 2
-        self._norms = (doubled * doubled).sum(axis=1)
-        self._cross = (-2 * doubled).T.copy()  # (3, COLOURS)
-        self._table = np.full(1 << 21, -1, dtype=np.int16)
+    def __init__(self, palette: bytes, tolerance: int = 0) -> None:
+        if len(palette) != PALETTE_BYTES:
+            raise RenderError(f"a palette is {PALETTE_BYTES} bytes, got {len(palette)}")
+        if tolerance < 0:
+            raise RenderError(f"a colour tolerance is 0 or more, got {tolerance}")
+        self._palette = palette
+        self.tolerance = tolerance
+        self._table = np.full(_CELLS, _EMPTY, dtype=np.uint16)
 
     def __call__(self, frame: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
         """The frame's (H, W) palette indices, all below TRANSPARENT."""
-        half = frame >> 1
-        key = half[..., 0].astype(np.int32) << 14
-        key |= half[..., 1].astype(np.int32) << 7
-        key |= half[..., 2]
-        found = self._table[key]
-        missing = found < 0
-        if missing.any():
-            cells = np.unique(key[missing])
-            self._table[cells] = self._nearest(cells)
-            found = self._table[key]
-        indices: npt.NDArray[np.uint8] = found.astype(np.uint8)
+        indices = np.empty(frame.shape[:2], dtype=np.uint8)
+        _gifcodec.quantize(self._pixels(frame), self._table, self._palette, indices)
         return indices
 
-    def _nearest(self, cells: npt.NDArray[np.int32]) -> npt.NDArray[np.int16]:
-        """The nearest palette index of each cell (the first of equals: deterministic).
+    def with_alternates(
+        self, frame: npt.NDArray[np.uint8]
+    ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8] | None]:
+        """The frame's indices and each pixel's alternate colour (NO_ALTERNATE where it has
+        none); no alternates at all with a tolerance of 0."""
+        if not self.tolerance:
+            return self(frame), None
+        indices = np.empty(frame.shape[:2], dtype=np.uint8)
+        alternates = np.empty(frame.shape[:2], dtype=np.uint8)
+        _gifcodec.quantize(
+            self._pixels(frame), self._table, self._palette, indices, alternates, self.tolerance
+        )
+        return indices, alternates
 
-        Three broadcast multiply-adds rather than a matrix product: with an inner dimension of
-        3, BLAS gains nothing, and OpenBLAS's helper threads then spin for a while after each
-        call — measured, they made the next frames' drawing 40 % dearer in CPU time (and on a
-        busy machine take a core from the other processes). In chunks, to stay in cache.
-        """
-        centres = np.stack([cells >> 14, (cells >> 7) & 127, cells & 127], axis=1)
-        centres = centres.astype(np.float32) * 4 + 1
-        nearest = np.empty(len(cells), dtype=np.int16)
-        for start in range(0, len(cells), _SEARCH_CHUNK):
-            chunk = centres[start : start + _SEARCH_CHUNK]
-            score = chunk[:, 0:1] * self._cross[0]
-            score += chunk[:, 1:2] * self._cross[1]
-            score += chunk[:, 2:3] * self._cross[2]
-            score += self._norms
-            nearest[start : start + _SEARCH_CHUNK] = score.argmin(axis=1)
-        return nearest
+    @staticmethod
+    def _pixels(frame: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+            raise RenderError(
+                f"a frame is an (H, W, 3) uint8 array, got {frame.shape} {frame.dtype}"
+            )
+        return np.ascontiguousarray(frame)
 
 
 def quantize(
@@ -156,8 +157,9 @@ def quantize(
 
 
 @functools.lru_cache(maxsize=8)
-def quantizer_for(palette: bytes) -> Quantizer:
-    """A Quantizer kept per palette in this process (4 MiB each), so a render worker that
-    encodes many frames of one artwork fills its colour table once, not once per frame. Safe to
-    share: every table entry is a pure function of its cell."""
-    return Quantizer(palette)
+def quantizer_for(palette: bytes, tolerance: int = 0) -> Quantizer:
+    """A Quantizer kept per palette and tolerance in this process (4 MiB each), so a render
+    worker that encodes many frames of one artwork fills its colour table once, not once per
+    frame. Safe to share, between threads too: every table entry is a pure function of its
+    cell, so two threads filling one cell write the same value."""
+    return Quantizer(palette, tolerance)

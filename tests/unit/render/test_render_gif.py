@@ -14,6 +14,7 @@ from PIL import Image
 
 from render import (
     GIF_TRAILER,
+    NO_ALTERNATE,
     TRANSPARENT,
     Encoding,
     Gen1Settings,
@@ -37,7 +38,9 @@ from render import (
 )
 
 Frames = list[npt.NDArray[np.uint8]]
-ENCODINGS = [Encoding(), Encoding(optimise=False), Encoding(dither=True)]
+LOSSLESS = Encoding(tolerance=0)
+# every pixel its nearest colour: what decoders show is exactly the quantized frame
+EXACT = [LOSSLESS, Encoding(optimise=False, tolerance=0), Encoding(dither=True)]
 
 
 def frames_of(count: int, size: int = 64, timing: str = "loop") -> Frames:
@@ -76,7 +79,7 @@ def decode_ffmpeg(gif: bytes, size: int) -> Frames:
     return list(flat.reshape(-1, size, size, 3))
 
 
-@pytest.mark.parametrize("encoding", ENCODINGS, ids=["default", "full-frames", "dither"])
+@pytest.mark.parametrize("encoding", EXACT, ids=["lossless", "full-frames", "dither"])
 @pytest.mark.parametrize("count", [1, 2, 5])
 def test_round_trip_through_pillow_is_exact(encoding: Encoding, count: int) -> None:
     frames = frames_of(count, timing="legacy")  # slow motion: transparency is used
@@ -95,12 +98,49 @@ def test_round_trip_through_pillow_is_exact(encoding: Encoding, count: int) -> N
 @pytest.mark.parametrize("timing", ["loop", "legacy"])
 def test_a_second_decoder_agrees(timing: str) -> None:
     frames = frames_of(6, timing=timing)
-    gif = encode_gif(frames)
+    gif = encode_gif(frames, encoding=LOSSLESS)
     decoded = decode_ffmpeg(gif, 64)
     assert len(decoded) == 6
-    for ours, expected in zip(decoded, expected_frames(frames, Encoding()), strict=True):
+    for ours, expected in zip(decoded, expected_frames(frames, LOSSLESS), strict=True):
         assert np.array_equal(ours, expected)
     assert iio.imread(gif, index=None).shape == (6, 64, 64, 3)
+    lossy = encode_gif(frames)  # the default: both decoders show the same lossy frames
+    for theirs, ours in zip(decode_ffmpeg(lossy, 64), decode_pillow(lossy), strict=True):
+        assert np.array_equal(theirs, ours)
+
+
+@pytest.mark.parametrize("size", [64, 256])
+def test_lossy_pixels_are_their_nearest_or_their_alternate_colour(size: int) -> None:
+    frames = frames_of(3, size=size)
+    encoding = Encoding(optimise=False, tolerance=100)
+    gif = encode_gif(frames, encoding=encoding)
+    palette = choose_palette([frames[index] for index in sample_indices(len(frames))])
+    colours = palette_rgb(palette)
+    quantizer = Quantizer(palette, tolerance=100)
+    swapped = 0
+    for decoded, frame in zip(decode_pillow(gif), frames, strict=True):
+        nearest, alternates = quantizer.with_alternates(frame)
+        assert alternates is not None
+        is_nearest = (decoded == colours[nearest]).all(axis=2)
+        is_alternate = (alternates != NO_ALTERNATE) & (decoded == colours[alternates]).all(axis=2)
+        assert (is_nearest | is_alternate).all()
+        swapped += int((~is_nearest).sum())
+    assert swapped  # the tolerance was used
+
+
+@pytest.mark.parametrize("timing", ["loop", "legacy"])
+def test_lossy_trades_a_little_quality_for_size(timing: str) -> None:
+    frames = frames_of(8, size=256, timing=timing)
+    lossless = encode_gif(frames, encoding=LOSSLESS)
+    lossy = encode_gif(frames)  # the default tolerance, with inter-frame optimisation
+
+    def psnr(gif: bytes) -> float:
+        decoded = np.stack(decode_pillow(gif)).astype(float)
+        mse = np.mean((decoded - np.stack(frames)) ** 2)
+        return float(10 * np.log10(255**2 / mse))
+
+    assert len(lossy) < 0.97 * len(lossless)
+    assert psnr(lossless) - 0.6 < psnr(lossy) < psnr(lossless)
 
 
 def test_decoded_frames_stay_close_to_the_render() -> None:
@@ -125,12 +165,15 @@ def test_slow_motion_gets_smaller_with_optimisation() -> None:
     optimised = encode_gif(frames)
     full = encode_gif(frames, encoding=Encoding(optimise=False))
     assert len(optimised) < 0.8 * len(full)
+    optimised = encode_gif(frames, encoding=LOSSLESS)
+    full = encode_gif(frames, encoding=Encoding(optimise=False, tolerance=0))
+    assert len(optimised) < 0.8 * len(full)
 
 
-@pytest.mark.parametrize("processes", [1, 2, 4])
-def test_encode_gif_is_the_same_for_any_process_count(processes: int) -> None:
+@pytest.mark.parametrize("threads", [1, 2, 4])
+def test_encode_gif_is_the_same_for_any_thread_count(threads: int) -> None:
     frames = frames_of(5)
-    assert encode_gif(frames, processes=processes) == encode_gif(frames)
+    assert encode_gif(frames, threads=threads) == encode_gif(frames)
 
 
 def test_encode_frames_equals_encode_block_frame_by_frame() -> None:
@@ -270,3 +313,7 @@ def test_bad_inputs_are_render_errors() -> None:
         quantize(np.zeros((64, 64, 3), dtype=np.uint8), b"\x00" * 3)
     with pytest.raises(ValueError, match="at least one frame"):
         encode_gif([])
+    with pytest.raises(RenderError, match="tolerance"):
+        Encoding(tolerance=-1)
+    with pytest.raises(RenderError, match="uint8"):
+        Quantizer(bytes(768))(np.zeros((4, 4, 3), dtype=np.float32))

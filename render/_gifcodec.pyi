@@ -1,0 +1,23 @@
+"""Types of the GIF codec's C inner loops (render/_gifcodec.c)."""
+
+from typing import Any, TypeAlias
+
+import numpy as np
+
+# what the C functions read through the buffer protocol (C-contiguous)
+Buffer: TypeAlias = bytes | bytearray | memoryview | np.ndarray[Any, Any]
+
+def quantize(
+    frame: Buffer,
+    table: Buffer,
+    palette: Buffer,
+    out: Buffer,
+    alternates: Buffer | None = None,
+    tolerance: int = 0,
+) -> None:
+    """Each pixel's nearest palette index into `out` (and its alternate into `alternates`),
+    through the 7-bit colour table, filling cells that hold 0xFFFF."""
+
+def lzw(indices: Buffer, alternates: Buffer | None = None) -> bytes:
+    """GIF LZW image data (minimum code size 8) in sub-blocks, without the code size and the
+    terminator; a string may go on with a pixel's alternate colour."""
