@@ -46,43 +46,20 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from latency import wait_ready
-from load import ROOT, WALLET, artworks, process_tree, run_job, stack_env
+from load import (
+    ROOT,
+    WALLET,
+    artworks,
+    cpu_by_kind,
+    machine_busy,
+    process_tree,
+    run_job,
+    stack_env,
+)
 
 from streams.broker import free_port
 
 MODES = {"alo": "at_least_once", "eos": "exactly_once"}
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_by_kind(root: int) -> dict[str, float]:
-    """CPU seconds (user + system) of the live processes under ``root``, by kind."""
-    out: dict[str, float] = {}
-    for pid in process_tree(root):
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if "kafka.Kafka" in cmd:
-            kind = "broker"
-        elif " worker" in cmd:
-            kind = "workers"
-        elif " api" in cmd:
-            kind = "api"
-        elif "forkserver" in cmd or "multiprocessing" in cmd:
-            kind = "render"
-        else:
-            kind = "other"
-        # fields[11], fields[12]: utime, stime (stat fields 14, 15; the split starts at 3)
-        out[kind] = out.get(kind, 0.0) + (int(fields[11]) + int(fields[12])) / TICK
-    return out
-
-
-def machine_busy() -> float:
-    """CPU seconds the whole machine has been busy (all cores), from /proc/stat."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = values[3] + values[4]  # idle + iowait
-    return (sum(values[:8]) - idle) / TICK
 
 
 async def follow(

@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import signal
 import statistics
 import subprocess
@@ -38,6 +39,8 @@ from render import Gen1Settings, RenderOptions, render_gif  # noqa: E402
 from streams.broker import free_port  # noqa: E402
 
 WALLET = "0x52908400098527886E0F7030069857D2E4169EE7"
+TICK = os.sysconf("SC_CLK_TCK")
+KINDS = ["render", "workers", "broker", "api", "other"]
 
 
 def stack_env(tmp: Path, port: int) -> dict[str, str]:
@@ -115,17 +118,38 @@ async def level(base: str, n: int, options: dict[str, int], seed: int) -> dict[s
     }
 
 
+def accounted_level(
+    base: str, root: int, bootstrap: str, n: int, options: dict[str, int]
+) -> dict[str, Any]:
+    """A level, with the CPU seconds each kind of process spent on it and the messages each
+    topic took."""
+    cpu0, busy0 = cpu_by_kind(root), machine_busy()
+    messages0 = asyncio.run(topic_offsets(bootstrap))
+    row = asyncio.run(level(base, n, options, seed=n))
+    cpu1, busy1 = cpu_by_kind(root), machine_busy()
+    messages1 = asyncio.run(topic_offsets(bootstrap))
+    row["cpu"] = {kind: cpu1.get(kind, 0.0) - cpu0.get(kind, 0.0) for kind in cpu1}
+    row["others_cores"] = max(0.0, busy1 - busy0 - sum(row["cpu"].values())) / row["wall"]
+    row["messages"] = {t: messages1[t] - messages0.get(t, 0) for t in messages1}
+    return row
+
+
 def _render(body: dict[str, Any], options: dict[str, int]) -> int:
     gif = render_gif(Gen1Settings.from_dict(body), RenderOptions.from_dict(options), processes=1)
     return len(gif)
 
 
-def baseline(n: int, options: dict[str, int], seed: int) -> float:
-    """Jobs per minute of a 2-process pool rendering and encoding the same artworks."""
+def baseline(n: int, options: dict[str, int], seed: int) -> tuple[float, float]:
+    """Jobs per minute of a 2-process pool rendering and encoding the same artworks, and the
+    CPU seconds per job its processes spent."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     with ProcessPoolExecutor(2) as pool:
         list(pool.map(_render, artworks(n, seed), [options] * n))
-    return 60 * n / (time.perf_counter() - started)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the pool's processes, reaped
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return 60 * n / wall, cpu / n
 
 
 def process_tree(root: int) -> list[int]:
@@ -176,6 +200,74 @@ def peak_rss(root: int) -> list[tuple[str, float]]:
     return rows
 
 
+def cpu_by_kind(root: int) -> dict[str, float]:
+    """CPU seconds (user + system) of the live processes under ``root``, by kind: the render
+    processes, the workers' own processes (their event loops: stages, serialisation, status
+    events, tables), the broker, the API and the rest (`lantern up`, the local chain)."""
+    out: dict[str, float] = {}
+    for pid in process_tree(root):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if "kafka.Kafka" in cmd:
+            kind = "broker"
+        elif " worker" in cmd:
+            kind = "workers"
+        elif " api" in cmd:
+            kind = "api"
+        elif "forkserver" in cmd or "multiprocessing" in cmd:
+            kind = "render"
+        else:
+            kind = "other"
+        # fields[11], fields[12]: utime, stime (stat fields 14, 15; the split starts at 3)
+        out[kind] = out.get(kind, 0.0) + (int(fields[11]) + int(fields[12])) / TICK
+    return out
+
+
+def machine_busy() -> float:
+    """CPU seconds the whole machine has been busy (all cores), from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return (sum(values[:8]) - idle) / TICK
+
+
+async def topic_offsets(bootstrap: str) -> dict[str, int]:
+    """Every Lantern topic's messages so far (the sum of its partitions' end offsets)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        topics = [t for t in await consumer.topics() if not t.startswith("__")]
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in topics
+            for p in consumer.partitions_for_topic(topic) or ()
+        ]
+        ends = await consumer.end_offsets(partitions)
+    finally:
+        await consumer.stop()
+    totals: dict[str, int] = {}
+    for partition, end in ends.items():
+        totals[partition.topic] = totals.get(partition.topic, 0) + end
+    return totals
+
+
+def bootstrap_of(root: int) -> str:
+    """The embedded broker's address, from the environment `lantern up` gave its children."""
+    for pid in process_tree(root):
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        for entry in environ:
+            if entry.startswith(b"LANTERN_KAFKA_BOOTSTRAP=") and len(entry) > 24:
+                return entry.split(b"=", 1)[1].decode()
+    raise RuntimeError("no process of the stack has LANTERN_KAFKA_BOOTSTRAP")
+
+
 async def single_latency(base: str, options: dict[str, int]) -> float:
     async with aiohttp.ClientSession() as http:
         times = []
@@ -208,13 +300,14 @@ def main() -> None:
         time.sleep(5)  # both workers through their first rebalance
         print(f"load against `lantern up --workers 2`, {args.size}², {args.frames} frames")
         single = asyncio.run(single_latency(base, options))
-        rows = [asyncio.run(level(base, n, options, seed=n)) for n in args.levels]
+        bootstrap = bootstrap_of(up.pid)
+        rows = [accounted_level(base, up.pid, bootstrap, n, options) for n in args.levels]
         rss = peak_rss(up.pid)
     finally:
         up.send_signal(signal.SIGINT)
         up.wait(120)
     for r in rows:
-        r["baseline"] = baseline(r["n"], options, seed=r["n"])
+        r["baseline"], r["baseline_cpu"] = baseline(r["n"], options, seed=r["n"])
 
     print(
         f"\n{'jobs':>5} {'accepted':>8} {'completed':>9} {'failed':>6} {'p50 s':>7} "
@@ -226,6 +319,30 @@ def main() -> None:
             f"{r['p50']:>7.2f} {r['p95']:>7.2f} {r['max']:>7.2f} {r['per_min']:>8.1f} "
             f"{r['baseline']:>8.1f} {r['per_min'] / r['baseline']:>6.0%}"
         )
+    print(
+        "\nCPU seconds per job, by kind of process (the baseline: its pool's processes); "
+        "'others': cores taken by other work on the machine during the level"
+    )
+    print(
+        f"{'jobs':>5} {'baseline':>8} "
+        + " ".join(f"{k:>8}" for k in KINDS)
+        + f" {'total':>8} {'extra':>8} {'others':>7}"
+    )
+    for r in rows:
+        per_job = {k: r["cpu"].get(k, 0.0) / r["completed"] for k in KINDS}
+        total = sum(per_job.values())
+        print(
+            f"{r['n']:>5} {r['baseline_cpu']:>8.3f} "
+            + " ".join(f"{per_job[k]:>8.3f}" for k in KINDS)
+            + f" {total:>8.3f} {total - r['baseline_cpu']:>+8.3f} {r['others_cores']:>7.2f}"
+        )
+    print("\nmessages per job, by topic")
+    for r in rows:
+        counts = sorted(r["messages"].items(), key=lambda item: -item[1])
+        listed = ", ".join(
+            f"{t.split('.', 1)[-1]} {c / r['completed']:.1f}" for t, c in counts if c
+        )
+        print(f"{r['n']:>5}: {sum(r['messages'].values()) / r['completed']:.1f} in all: {listed}")
     print(f"\nsingle job POST → completed, p50 of 5: {single:.2f}s")
     print("baseline: jobs/min of a 2-process pool, no broker, over the level's own artworks")
     print("\npeak RSS by process (MB):")

@@ -21,3 +21,7 @@ def quantize(
 def lzw(indices: Buffer, alternates: Buffer | None = None) -> bytes:
     """GIF LZW image data (minimum code size 8) in sub-blocks, without the code size and the
     terminator; a string may go on with a pixel's alternate colour."""
+
+def changes(before: Buffer, after: Buffer, width: int) -> tuple[int, int, int, int, int] | None:
+    """How many pixels differ between two frames and the rectangle holding them: (count, top,
+    bottom, left, right), bottom and right exclusive; None if none differs."""

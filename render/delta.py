@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from render import _gifcodec
 from render.palette import NO_ALTERNATE
 
 __all__ = ["Patch", "changed_patch", "full_patch"]
@@ -59,18 +60,19 @@ def changed_patch(
     An unchanged frame still needs a block (it carries the frame's delay): one transparent
     pixel.
     """
-    changed = previous != current
-    rows = np.flatnonzero(changed.any(axis=1))
-    if not len(rows):
+    if previous.shape != current.shape:
+        raise ValueError(f"frames differ in shape: {previous.shape} and {current.shape}")
+    box = _gifcodec.changes(
+        np.ascontiguousarray(previous), np.ascontiguousarray(current), current.shape[1]
+    )
+    if box is None:
         return Patch(np.full((1, 1), transparent, dtype=np.uint8), transparent=transparent)
-    columns = np.flatnonzero(changed.any(axis=0))
-    top, bottom = int(rows[0]), int(rows[-1]) + 1
-    left, right = int(columns[0]), int(columns[-1]) + 1
-    window = changed[top:bottom, left:right]
+    count, top, bottom, left, right = box
     pixels = current[top:bottom, left:right]
     near = None if alternates is None else alternates[top:bottom, left:right]
-    if np.count_nonzero(window) > (1 - _TRANSPARENCY_PAYS) * window.size:
+    if count > (1 - _TRANSPARENCY_PAYS) * pixels.size:
         return Patch(pixels, left, top, alternates=near)
+    window = previous[top:bottom, left:right] != pixels
     patch = np.where(window, pixels, np.uint8(transparent)).astype(np.uint8, copy=False)
     if near is not None:
         near = np.where(window, near, np.uint8(NO_ALTERNATE)).astype(np.uint8, copy=False)

@@ -14,6 +14,7 @@ loops) most pixels keep their index and blocks shrink 2-2.5x.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -38,7 +39,7 @@ __all__ = [
 # Lossy LZW's colour tolerance, in squared RGB error beyond the nearest colour's (see
 # Encoding): chosen from the rate-quality points in bench/RESULTS.md, where it is the smallest
 # that puts every preset's GIF under ffmpeg's at a better PSNR.
-DEFAULT_TOLERANCE = 50
+DEFAULT_TOLERANCE = 25
 
 Frame = npt.NDArray[np.uint8]  # (S, S, 3) RGB
 Indices = npt.NDArray[np.uint8]  # (S, S) palette indices
@@ -133,7 +134,7 @@ def encode_gif(
     delay_ms: int = 30,
     *,
     encoding: Encoding = Encoding(),
-    threads: int = 1,
+    threads: int | None = None,
     loop: int = 0,
 ) -> bytes:
     """A looping GIF of any square RGB frames (the library door the benchmarks use).
@@ -142,15 +143,16 @@ def encode_gif(
         frames: (S, S, 3) uint8 arrays, in order.
         delay_ms: per frame, a multiple of 10.
         encoding: dithering, inter-frame optimisation and the colour tolerance.
-        threads: above 1, runs of consecutive frames are encoded in that many threads (the
-            quantizer and LZW release the GIL; the frames are not copied); the bytes are the
-            same for any value.
+        threads: runs of consecutive frames are encoded in this many threads (the quantizer
+            and LZW release the GIL, and the frames are not copied); None: one per CPU this
+            process may use. The bytes are the same for any value.
         loop: repeat count, 0 = forever.
     """
     if not frames:
         raise ValueError("a GIF needs at least one frame")
     palette = choose_palette([frames[index] for index in sample_indices(len(frames))])
     header = gif_header(frames[0].shape[0], palette, loop)
+    threads = min(len(frames), threads or len(os.sched_getaffinity(0)))
     if threads <= 1:
         return assemble_gif(header, encode_frames(frames, None, palette, delay_ms, encoding))
     step = math.ceil(len(frames) / threads)
