@@ -168,7 +168,7 @@ $(BENCH_JS): bench/package.json bench/package-lock.json
 
 bench: setup $(SYSTEM) $(BENCH_JS)
 	$(PY) bench/render_speed.py
-	$(PY) bench/encoders.py
+	$(PY) bench/encoders.py --plot bench/plots
 
 clean:
 	rm -rf .venv .lantern node_modules tests/js/node_modules bench/node_modules chain/node_modules

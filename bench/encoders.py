@@ -316,12 +316,22 @@ def plot(case: Case, path: Path) -> None:
     )
     line = " ".join(f"{x:.1f},{y:.1f}" for x, y in map(xy, sweep))
     parts.append(f'<polyline points="{line}" fill="none" stroke="{colours["lantern"]}"/>')
+    labels = {
+        "lantern": f"lantern (tolerance {DEFAULT_TOLERANCE}, the default)",
+        "lantern lossless": "lantern lossless",
+        f"lantern tolerance {TOLERANCES[-1]}": f"tolerance {TOLERANCES[-1]}",
+    }
     for r in shown:
         x, y = xy(r)
         colour = colours.get(r.name.split()[0], "#6b7280")
-        label = r.name.replace("lantern tolerance ", "t").replace("lantern lossless", "t0")
         parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="{colour}"/>')
-        parts.append(f'<text x="{x + 6:.1f}" y="{y - 6:.1f}" fill="{colour}">{label}</text>')
+        label = labels.get(r.name, "" if "tolerance" in r.name else r.name)
+        if label:  # the sweep's middle points sit too close together to name
+            below = r.name == f"lantern tolerance {TOLERANCES[-1]}"
+            parts.append(
+                f'<text x="{x + 6:.1f}" y="{y + (14 if below else -6):.1f}" '
+                f'fill="{colour}">{label}</text>'
+            )
     parts.append("</svg>")
     path.write_text("\n".join(parts) + "\n")
 

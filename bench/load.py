@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/load.py                       # the issue's levels, default artworks
     .venv/bin/python bench/load.py --levels 10 --size 256 --frames 40   # a quick look
+    LANTERN_STORE_BLOCKS_VIA=kafka .venv/bin/python bench/load.py   # blocks as across machines
 
 Prints, per level: accepted, completed, failed, p50/p95/max latency (POST → completed, each job
 followed on its event stream as the creator page does, so no polling loads the machine), jobs
@@ -19,6 +20,7 @@ import asyncio
 import json
 import os
 import resource
+import shutil
 import signal
 import statistics
 import subprocess
@@ -236,16 +238,23 @@ def machine_busy() -> float:
 async def topic_offsets(bootstrap: str) -> dict[str, int]:
     """Every Lantern topic's messages so far (the sum of its partitions' end offsets)."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka.admin import AIOKafkaAdminClient
 
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        names = [t for t in await admin.list_topics() if not t.startswith("__")]
+        described = await admin.describe_topics(names)
+    finally:
+        await admin.close()
+    partitions = [
+        TopicPartition(topic["topic"], partition["partition"])
+        for topic in described
+        for partition in topic["partitions"]
+    ]
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
     await consumer.start()
     try:
-        topics = [t for t in await consumer.topics() if not t.startswith("__")]
-        partitions = [
-            TopicPartition(topic, p)
-            for topic in topics
-            for p in consumer.partitions_for_topic(topic) or ()
-        ]
         ends = await consumer.end_offsets(partitions)
     finally:
         await consumer.stop()
@@ -298,7 +307,11 @@ def main() -> None:
 
         wait_ready(base, up)
         time.sleep(5)  # both workers through their first rebalance
-        print(f"load against `lantern up --workers 2`, {args.size}², {args.frames} frames")
+        via = os.environ.get("LANTERN_STORE_BLOCKS_VIA", "disk (lantern up's default)")
+        print(
+            f"load against `lantern up --workers 2`, {args.size}², {args.frames} frames,"
+            f" frame blocks via {via}"
+        )
         single = asyncio.run(single_latency(base, options))
         bootstrap = bootstrap_of(up.pid)
         rows = [accounted_level(base, up.pid, bootstrap, n, options) for n in args.levels]
@@ -306,6 +319,7 @@ def main() -> None:
     finally:
         up.send_signal(signal.SIGINT)
         up.wait(120)
+        shutil.rmtree(tmp, ignore_errors=True)  # the broker's logs: gigabytes at 100 jobs
     for r in rows:
         r["baseline"], r["baseline_cpu"] = baseline(r["n"], options, seed=r["n"])
 

@@ -357,6 +357,10 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
         asyncio.run(ensure_topics(settings))
         env["LANTERN_KAFKA_BOOTSTRAP"] = settings.kafka.bootstrap
         workers = max(1, args.workers)
+        if "LANTERN_STORE_BLOCKS_VIA" not in os.environ:
+            # one machine: the workers share the store's folder, so frame blocks wait in it
+            # (claim check) rather than cross the broker twice, as event and changelog
+            env["LANTERN_STORE_BLOCKS_VIA"] = "disk"
         if not settings.worker.processes:
             # one machine: the workers share its cores rather than each taking them all
             env["LANTERN_WORKER_PROCESSES"] = str(max(1, (os.cpu_count() or 1) // workers))

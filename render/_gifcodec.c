@@ -286,8 +286,9 @@ static PyObject *changes(PyObject *self, PyObject *args) {
 
 static PyMethodDef methods[] = {
     {"quantize", (PyCFunction)(void (*)(void))quantize, METH_VARARGS | METH_KEYWORDS,
-     "quantize(frame, table, palette, out): each pixel's nearest palette index into out, "
-     "through the 7-bit colour table (filled where it holds -1)."},
+     "quantize(frame, table, palette, out, alternates=None, tolerance=0): each pixel's nearest "
+     "palette index into out (and its alternate into alternates), through the 7-bit colour "
+     "table, filling the cells that hold 0xFFFF."},
     {"lzw", (PyCFunction)(void (*)(void))encode, METH_VARARGS | METH_KEYWORDS,
      "lzw(indices, alternates=None) -> bytes: GIF LZW "
      "image data (minimum code size 8) in sub-blocks, without the code size and terminator."},

@@ -126,3 +126,22 @@ def test_codec_refuses_bad_buffers() -> None:
         _gifcodec.quantize(b"\x00" * 4, table, PALETTE, bytearray(1))
     with pytest.raises(ValueError, match="2\\*\\*21"):
         _gifcodec.quantize(b"\x00" * 3, table[:10], PALETTE, bytearray(1))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_changes_counts_and_boxes_what_differs(seed: int) -> None:
+    from render import _gifcodec
+
+    rng = np.random.default_rng(seed)
+    before = rng.integers(0, 255, (37, 53), dtype=np.uint8)
+    after = before.copy()
+    spots = rng.integers(0, [37, 53], (int(rng.integers(1, 20)), 2))
+    for y, x in spots:
+        after[y, x] ^= 1 + int(rng.integers(0, 254))  # a different index
+    changed = before != after
+    rows, columns = np.flatnonzero(changed.any(axis=1)), np.flatnonzero(changed.any(axis=0))
+    expected = (int(changed.sum()), rows[0], rows[-1] + 1, columns[0], columns[-1] + 1)
+    assert _gifcodec.changes(before, after, 53) == expected
+    assert _gifcodec.changes(before, before, 53) is None
+    with pytest.raises(ValueError, match="same width"):
+        _gifcodec.changes(before, after[:10], 53)
