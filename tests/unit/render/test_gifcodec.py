@@ -4,9 +4,7 @@ corners of the format, and the colour table's entries."""
 from __future__ import annotations
 
 import io
-import subprocess
 
-import imageio_ffmpeg
 import numpy as np
 import numpy.typing as npt
 import pytest
@@ -14,6 +12,8 @@ from PIL import Image
 
 from render import NO_ALTERNATE, Patch, Quantizer, frame_block, gif_header
 from render.gif import assemble_gif
+
+from .test_render_gif import decode_ffmpeg
 
 Indices = npt.NDArray[np.uint8]
 PALETTE = bytes(np.arange(768, dtype=np.uint32).astype(np.uint8))  # 256 distinct-enough colours
@@ -30,17 +30,6 @@ def decode_indices(gif: bytes, shape: tuple[int, int]) -> Indices:
     with Image.open(io.BytesIO(gif)) as image:
         assert image.mode == "P"  # a single frame stays palette indices
         return np.asarray(image, dtype=np.uint8)[: shape[0], : shape[1]]
-
-
-def decode_ffmpeg_rgb(gif: bytes, side: int) -> npt.NDArray[np.uint8]:
-    decode = ["-v", "error", "-f", "gif", "-i", "pipe:0", "-frames:v", "1"]
-    done = subprocess.run(
-        [imageio_ffmpeg.get_ffmpeg_exe(), *decode, "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"],
-        input=gif,
-        capture_output=True,
-        check=True,
-    )
-    return np.frombuffer(done.stdout, dtype=np.uint8).reshape(side, side, 3)
 
 
 RNG = np.random.default_rng(17)
@@ -67,7 +56,7 @@ def test_lzw_round_trips_through_pillow_and_ffmpeg(name: str) -> None:
     gif = one_frame_gif(indices)
     assert np.array_equal(decode_indices(gif, indices.shape), indices)
     colours = np.frombuffer(PALETTE, dtype=np.uint8).reshape(256, 3)
-    assert np.array_equal(decode_ffmpeg_rgb(gif, indices.shape[0]), colours[indices])
+    assert np.array_equal(decode_ffmpeg(gif, indices.shape[0])[0], colours[indices])
 
 
 def test_lzw_is_compact_where_it_should_be() -> None:
