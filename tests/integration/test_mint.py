@@ -239,8 +239,10 @@ async def test_a_watcher_killed_between_mints_and_its_place_misses_none_and_coun
                 again.send_signal(signal.SIGTERM)
                 again.wait(30)
     await w3.provider.disconnect()
-    # every token matched to its own job, none to two; the first two were read twice
+    # every token matched to its own job, none to two; the first was read twice: published
+    # before the crash, and again by the new worker, as its place was never saved (the second
+    # too when the watcher's crashing poll saw both mints, not when it saw only the first)
     assert sorted(tokens.values()) == list(range(1, 7))
     on_topic = await _topic_tokens(settings)
     assert set(on_topic) == set(range(1, 7))
-    assert on_topic[1] >= 2 and on_topic[2] >= 2, on_topic
+    assert on_topic[1] >= 2, on_topic
