@@ -263,8 +263,6 @@ static PyObject *changes(PyObject *self, PyObject *args) {
             if (here) {
                 while (p[first] == q[first]) first++;
                 while (p[last] == q[last]) last--;
-            }
-            if (here) {
                 count += here;
                 if (top < 0) top = y;
                 bottom = y;

@@ -60,13 +60,13 @@ class Encoding:
             Not with dithering (its noise is the point).
     """
 
-    def __post_init__(self) -> None:
-        if self.tolerance < 0:
-            raise RenderError(f"tolerance is 0 or more, got {self.tolerance}")
-
     dither: bool = False
     optimise: bool = True
     tolerance: int = DEFAULT_TOLERANCE
+
+    def __post_init__(self) -> None:
+        if self.tolerance < 0:
+            raise RenderError(f"tolerance is 0 or more, got {self.tolerance}")
 
 
 class FrameEncoder:

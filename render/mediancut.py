@@ -20,6 +20,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -80,32 +81,34 @@ def median_cut(frames: Sequence[npt.NDArray[np.uint8]], colours: int) -> npt.NDA
     """Up to `colours` (n, 3) RGB colours for the pixels of `frames`, fewer if there are fewer
     distinct cells."""
     moments, coordinates = _histogram(frames)
-    everything = np.arange(len(moments))
-    # a max-heap on error; the serial number breaks ties in order of creation
-    heap = [(-float(_errors(moments.sum(axis=0, keepdims=True)).sum()), 0, everything)]
-    done: list[npt.NDArray[np.intp]] = []
+
+    def box(members: npt.NDArray[np.intp], serial: int) -> tuple[float, int, Any, Moments]:
+        """A heap entry: the box's error negated (a max-heap; the serial number breaks ties in
+        order of creation), its cells and its summed moments."""
+        total = moments[members].sum(axis=0, keepdims=True)
+        return -float(_errors(total).sum()), serial, members, total
+
+    heap = [box(np.arange(len(moments)), 0)]
+    done: list[Moments] = []  # the totals of boxes that cannot be split
     serial = 1
     while heap and len(heap) + len(done) < colours:
-        negative, _, members = heapq.heappop(heap)
-        per_channel = _errors(moments[members].sum(axis=0, keepdims=True))[0]
+        negative, _, members, total = heapq.heappop(heap)
         cut = None
         if negative < 0 and len(members) > 1:
             # the channel of largest error first; if the box is one cell wide there, the widest
             spans = np.ptp(coordinates[members], axis=0)
-            for axis in (int(per_channel.argmax()), int(spans.argmax())):
+            for axis in (int(_errors(total)[0].argmax()), int(spans.argmax())):
                 members = members[np.argsort(coordinates[members, axis], kind="stable")]
                 cut = _split(members, moments, coordinates, axis)
                 if cut is not None:
                     break
         if cut is None:
-            done.append(members)
+            done.append(total)
             continue
         for part in (members[:cut], members[cut:]):
-            error = float(_errors(moments[part].sum(axis=0, keepdims=True)).sum())
-            heapq.heappush(heap, (-error, serial, part))
+            heapq.heappush(heap, box(part, serial))
             serial += 1
-    boxes = done + [members for _, _, members in sorted(heap, key=lambda entry: entry[1])]
-    totals = np.stack([moments[box].sum(axis=0) for box in boxes])
+    totals = np.concatenate(done + [entry[3] for entry in sorted(heap, key=lambda e: e[1])])
     palette = _means(totals)
     return _lloyd(moments, palette)
 
