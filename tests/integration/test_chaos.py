@@ -44,7 +44,7 @@ WORKERS = 3
 JOBS = 30
 KILLS = 6
 MIN_KILLS = 4  # the work must last long enough for this many kills, or the test proves little
-OPTIONS = {"size": 160, "frames": 96}
+OPTIONS = {"size": 224, "frames": 96}
 SEED = 20261128
 CRASH_COLOUR = "#c0ffee"  # the worker assembling a job of this colour dies as it starts the GIF
 
