@@ -1,18 +1,20 @@
 """Assemble stage: collect a job's N frame blocks durably and write header + blocks + trailer.
 
 All frames of a job arrive on one partition (keyed by job id), so one agent instance sees them
-all. A changelog-backed table keyed by (job, first frame of a run) records each run of frames as
-it comes in — its blocks' bytes with their digests when they travel through Kafka (the default),
-or the digests alone when the blocks wait in a shared block folder (``blocks.py``,
-``LANTERN_STORE_BLOCKS_VIA``) — not a growing list per job, which would rewrite the whole list to
-the changelog on every run, nor one entry per frame, which was 200 changelog messages per
-100-frame job (set, then delete) and most of the broker's work. A worker killed mid-job loses
-nothing: whoever takes over the partition recovers the table, the bytes with it, and carries on.
+all. When the blocks travel through Kafka (the default), a changelog-backed table keyed by (job,
+first frame of a run) records each run as it comes in, its blocks' bytes with their digests —
+not a growing list per job, which would rewrite every byte so far to the changelog on every run,
+nor one entry per frame, which was 200 changelog messages per 100-frame job (set, then delete)
+and most of the broker's work. When they wait in a shared block folder (``blocks.py``,
+``LANTERN_STORE_BLOCKS_VIA``), a run is only its digests, which the job's state keeps itself.
+A worker killed mid-job loses nothing: whoever takes over the partition recovers the tables, the
+bytes with them, and carries on.
 A second small table keeps each job's assembly state (which frames are in, where each run
 starts, the GIF's CID once written). The finished GIF goes to the content store — the local
 one, and the pin backend's node when there is one, so that a worker sharing no disk with this
 one can pin it — and only its CID travels on (claim check).
-Progress goes out on the original's scale: 5 → 70 while frames arrive, in steps of 5 %.
+Progress goes out on the original's scale and cadence: 5 → 70 while frames arrive, a report every
+20 frames (every 5 % of a job longer than 400 frames), as clients of the original expect.
 
 What to do with an event is decided by a pure function, ``step(state, event)``, which returns
 the job's next state and the actions that get it there (record a run, save or delete the state,
@@ -48,7 +50,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -69,6 +71,7 @@ from .topics import ASSEMBLIES_TABLE, BLOCKS_CHANGELOG_CONFIG, BLOCKS_TABLE
 
 __all__ = [
     "LEGACY_NAMESPACE",
+    "REPORT_EVERY_FRAMES",
     "STALE_AFTER_S",
     "SWEEP_INTERVAL_S",
     "Action",
@@ -87,6 +90,7 @@ __all__ = [
     "SaveState",
     "attach",
     "forgets",
+    "held_runs",
     "job_of",
     "new_runs",
     "read_event",
@@ -95,6 +99,7 @@ __all__ = [
     "stale",
     "stale_signal",
     "step",
+    "table_keys",
 ]
 
 log = logging.getLogger(__name__)
@@ -107,14 +112,16 @@ SWEEP_INTERVAL_S = 60.0
 STALE_AFTER_S = 3600.0
 # changelog records of the blocks table held before they are applied, recovering or standing by
 RUNS_BUFFERED = 8
+# progress while frames arrive: a report every this many frames (GEN1_SPEC §3)
+REPORT_EVERY_FRAMES = 20
 
 
 class Assembly(faust.Record, serializer="json"):
     """Where a job's assembly stands: the frames held, the runs they came in, once written its GIF.
 
-    Runs partition the frames held: frames ``s``, ``s`` + 1, … of the run starting at ``s`` (a
-    key of the blocks table) up to the next start or the first frame not held. Kept only while
-    the job is in flight: deleted when it ends, or by the sweep once stale.
+    Runs partition the frames held: frames ``s``, ``s`` + 1, … of the run starting at ``s`` (in
+    ``runs``, or a key of the blocks table) up to the next start or the first frame not held.
+    Kept only while the job is in flight: deleted when it ends, or by the sweep once stale.
     """
 
     job_id: str
@@ -129,6 +136,10 @@ class Assembly(faust.Record, serializer="json"):
     drive: int = -1  # the newest drive whose blocks were recorded
     updated_at: float = 0.0
     version: int = 1
+    # runs whose blocks wait in the block folder: first frame (decimal) → its digests
+    # (``encode_run``). Kept here, not in the blocks table: two changelog messages fewer a run
+    # (its entry and, once the GIF is written, its tombstone), 20 of a default job's ~90.
+    runs: dict[str, str] | None = None
     # (a state written before jobs were forgotten may carry ``closed``: the job failed and its
     # runs were dropped. Nothing reads it; such a state is an empty one, and the sweep takes it.)
 
@@ -136,15 +147,23 @@ class Assembly(faust.Record, serializer="json"):
         """True if frame ``index`` is already held."""
         return bool(int(self.have, 16) >> index & 1)
 
-    def with_run(self, start: int, count: int, now: float) -> Assembly:
-        """This state with frames ``start``..``start + count`` − 1 (none held yet) as one run."""
+    def with_run(
+        self, start: int, count: int, now: float, digests: tuple[str, ...] = ()
+    ) -> Assembly:
+        """This state with frames ``start``..``start + count`` − 1 (none held yet) as one run;
+        with its ``digests`` when its blocks are in the block folder (else the blocks table
+        holds the run)."""
         mask = int(self.have, 16) | ((1 << count) - 1) << start
         starts = self._starts_mask() | 1 << start
+        runs = self.runs
+        if digests:
+            runs = {**(runs or {}), str(start): encode_run(digests, ())}
         return self.derive(
             have=format(mask, "x"),
             starts=format(starts, "x"),
             count=self.count + count,
             updated_at=now,
+            runs=runs,
         )
 
     def assembled(
@@ -154,7 +173,7 @@ class Assembly(faust.Record, serializer="json"):
         the runs gone (their table entries are dropped next)."""
         return self.derive(
             have="0", starts="0", gif_cid=gif_cid, gif_size=gif_size, shared_cid=shared_cid,
-            generation=generation, updated_at=now,
+            generation=generation, updated_at=now, runs=None,
         )  # fmt: skip
 
     def run_starts(self) -> list[int]:
@@ -173,8 +192,9 @@ class Assembly(faust.Record, serializer="json"):
 
 @dataclass(frozen=True)
 class RecordRun:
-    """Record a run in the blocks table under ``key`` (``run_key``): its digests, and its
-    blocks' bytes (base64) when the event carried them (else they are in the block folder)."""
+    """Record a run in the blocks table under ``key`` (``run_key``): its digests and its blocks'
+    bytes (base64), which the event carried. (A run whose blocks are in the block folder is kept
+    in the job's state instead; an entry of digests alone is what earlier versions wrote.)"""
 
     key: str
     digests: tuple[str, ...]
@@ -290,7 +310,7 @@ def _end(
         return state, []
     actions: list[Action] = []
     if state is not None:
-        actions += [DropRuns(run_keys(state)), DeleteState(ended.job_id), Flush()]
+        actions += [*_drop_runs(state), DeleteState(ended.job_id), Flush()]
     actions += [DropFiles(ended.job_id), Note(f"forgot job={ended.job_id} ({ended.how})")]
     return None, actions
 
@@ -325,14 +345,16 @@ def _record(
     carried = frame.blocks
     if carried is not None:
         present = _everywhere  # the bytes are in the event: no file to look for
+    before = state.count
     for start, digests in new_runs(state, frame.index, frame.digests, present):
-        blocks: tuple[str, ...] = ()
-        if carried is not None:
-            offset = start - frame.index
-            blocks = tuple(carried[offset : offset + len(digests)])
+        if carried is None:  # in the block folder: the state keeps its digests
+            state = state.with_run(start, len(digests), now, tuple(digests))
+            continue
+        offset = start - frame.index
+        blocks = tuple(carried[offset : offset + len(digests)])
         actions.append(RecordRun(run_key(state.job_id, start), tuple(digests), blocks))
         state = state.with_run(start, len(digests), now)
-    if actions:  # else a redelivered run: same bytes, counted once
+    if state.count > before:  # else a redelivered run: same bytes, counted once
         state = state.derive(drive=max(state.drive, frame.spec.generation))
         actions.append(SaveState(state))
     return state, actions
@@ -343,9 +365,11 @@ def _everywhere(index: int) -> bool:
 
 
 def _progress(spec: JobSpec, before: int, done: int) -> list[Action]:
-    """A report each time another 5 % of the frames is in, like the original's updates."""
+    """A report each time another ``REPORT_EVERY_FRAMES`` frames are in (5 % of a longer job),
+    as the original reported: each report is two messages (the event and the status table's
+    changelog), and a finer one told a client polling every 2 s nothing more."""
     total = spec.frames
-    every = max(1, total // 20)
+    every = max(REPORT_EVERY_FRAMES, total // 20)
     if done // every <= before // every:
         return []
     progress = render_progress(done, total)
@@ -358,10 +382,16 @@ def _complete(spec: JobSpec, state: Assembly) -> list[Action]:
     return [
         Report(spec.job_id, "encoding", 70, "assemble", "writing GIF"),
         Finish(spec, state),
-        DropRuns(run_keys(state)),
+        *_drop_runs(state),
         Flush(),
         DropFiles(spec.job_id),
     ]
+
+
+def _drop_runs(state: Assembly) -> list[Action]:
+    """Delete the runs ``state`` holds in the blocks table, if any (the others go with it)."""
+    keys = table_keys(state)
+    return [DropRuns(keys)] if keys else []
 
 
 def _repin(state: Assembly, spec: JobSpec, now: float) -> tuple[Assembly, list[Action]]:
@@ -439,9 +469,22 @@ def run_key(job_id: str, start: int) -> str:
     return f"{job_id}:{start}"
 
 
-def run_keys(state: Assembly) -> tuple[str, ...]:
-    """The blocks table's keys of every run ``state`` holds, in frame order."""
-    return tuple(run_key(state.job_id, start) for start in state.run_starts())
+def table_keys(state: Assembly) -> tuple[str, ...]:
+    """The blocks table's keys of the runs ``state`` holds there (not in itself), in order."""
+    inline = state.runs or {}
+    return tuple(
+        run_key(state.job_id, start) for start in state.run_starts() if str(start) not in inline
+    )
+
+
+def held_runs(state: Assembly, table: Mapping[str, str]) -> list[str]:
+    """Every run ``state`` holds, in frame order (``encode_run``): from the state itself, or
+    from the blocks ``table`` (KeyError if an entry is missing)."""
+    inline = state.runs or {}
+    return [
+        inline[str(start)] if str(start) in inline else table[run_key(state.job_id, start)]
+        for start in state.run_starts()
+    ]
 
 
 # ── reading the frames topic ───────────────────────────────────────────────────────────────────
@@ -678,7 +721,7 @@ class Applier:
         """
         self.pipe.enter("assemble.finish", spec)
         job_id = spec.job_id
-        runs = [self.blocks[key] for key in run_keys(state)]  # a KeyError: retried
+        runs = held_runs(state, self.blocks)  # a KeyError: retried
         started = time.perf_counter()
         gif = await asyncio.to_thread(_write_gif, self.store, spec, runs)
         self.pipe.metrics.encode_seconds.observe(time.perf_counter() - started)

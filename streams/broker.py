@@ -199,6 +199,12 @@ class EmbeddedKafka(Service):
             "message.max.bytes": str(max_bytes),
             "replica.fetch.max.bytes": str(max_bytes),
             "log.retention.hours": "168",
+            # idle cost on a small machine (measured alone, 2 cores: 0.022 -> 0.014 cores): the
+            # controller's no-op metadata records every 5 s, not every 0.5 s, and request
+            # threads for two cores, not eight
+            "metadata.max.idle.interval.ms": "5000",
+            "num.network.threads": "2",
+            "num.io.threads": "2",
             **self.extra_properties,
         }
         path = self.data_dir / "server.properties"

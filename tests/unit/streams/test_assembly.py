@@ -19,10 +19,13 @@ from streams.assemble import (
     Report,
     RequestPin,
     SaveState,
+    held_runs,
     new_runs,
     run_key,
     step,
+    table_keys,
 )
+from streams.blocks import decode_run, encode_run
 
 JOB = "0123456789abcdef0123456789abcdef"
 FRAMES = 30
@@ -108,7 +111,8 @@ class Agent:
                     self.sent.append(action)
 
     def gif_digests(self, state: Assembly) -> list[str]:
-        return [d for s in state.run_starts() for d in self.runs[run_key(JOB, s)]]
+        table = {key: encode_run(run, ()) for key, run in self.runs.items()}
+        return [digest for run in held_runs(state, table) for digest, _ in decode_run(run)]
 
 
 def gif_of(frames: list[str]) -> str:
@@ -135,8 +139,16 @@ def test_the_first_block_starts_the_state_and_records_its_run() -> None:
     assert state is not None
     assert (state.job_id, state.frames, state.count, state.drive) == (JOB, FRAMES, 10, 0)
     assert state.updated_at == NOW
-    assert actions[:2] == [RecordRun(run_key(JOB, 0), tuple(digests(0, 10))), SaveState(state)]
-    assert kinds(actions[2:]) == ["Report"]  # a third of the frames: progress moves
+    # its blocks are in the block folder: the state keeps the run's digests, no table entry
+    assert state.runs == {"0": ",".join(digests(0, 10))}
+    assert actions == [SaveState(state)]  # 10 of 30 frames: no progress report yet
+
+
+def test_a_carried_run_goes_to_the_blocks_table_not_the_state() -> None:
+    state, actions = step(None, carried(0), present=lambda i: False, now=NOW)
+    assert state is not None and state.count == 10 and state.runs is None
+    run = RecordRun(run_key(JOB, 0), tuple(digests(0, 10)), tuple(payloads(0, 10)))
+    assert actions == [run, SaveState(state)]
 
 
 def test_a_redelivered_run_records_nothing_and_reports_nothing() -> None:
@@ -157,46 +169,54 @@ def test_runs_arriving_out_of_order_are_read_back_in_frame_order() -> None:
 
 def test_a_run_overlapping_held_frames_records_only_the_new_ones() -> None:
     agent = collecting(5, count=5)  # frames 5-9
-    actions = agent.feed(block(0, 15))  # frames 0-14 from a worker with longer runs
-    records = [a for a in actions if isinstance(a, RecordRun)]
-    assert records == [
-        RecordRun(run_key(JOB, 0), tuple(digests(0, 5))),
-        RecordRun(run_key(JOB, 10), tuple(digests(10, 15))),
-    ]
+    agent.feed(block(0, 15))  # frames 0-14 from a worker with longer runs
     assert agent.state is not None
+    runs = {str(s): ",".join(digests(s, s + 5)) for s in (0, 5, 10)}
+    assert agent.state.runs == runs
     assert agent.state.count == 15
     assert agent.state.run_starts() == [0, 5, 10]
     assert not agent.state.holds(15)
 
 
-def test_progress_is_reported_each_time_another_5_percent_is_in() -> None:
-    agent = Agent()
-    reports = [
-        [a.progress for a in agent.feed(block(i, 1, frames=FRAMES)) if isinstance(a, Report)]
-        for i in range(4)
-    ]
-    # 30 frames: a report every frame (30 // 20 = 1), on the original's 5 → 70 scale
-    assert reports == [[7], [9], [11], [13]]
-    first = next(a for a in agent.sent if isinstance(a, Report))
-    assert (first.state, first.stage, first.detail) == ("rendering", "render", "1/30 frames")
-
-
-def test_progress_of_a_larger_job_moves_only_on_whole_steps() -> None:
+def test_progress_is_reported_every_20_frames_as_the_original_did() -> None:
     agent = Agent(files=set(range(100)))
-    reported = [
-        bool([a for a in agent.feed(block(i, 1, frames=100)) if isinstance(a, Report)])
-        for i in range(10)
+    reports = [
+        [a.progress for a in agent.feed(block(i, 10, frames=100)) if isinstance(a, Report)]
+        for i in range(0, 90, 10)
     ]
-    assert reported == [False, False, False, False, True] * 2  # every 5 frames of 100
+    # runs of 10 of 100 frames: a report at 20, 40, 60 and 80 frames, on the 5 → 70 scale
+    assert reports == [[], [18], [], [31], [], [44], [], [57], []]
+    first = next(a for a in agent.sent if isinstance(a, Report))
+    assert (first.state, first.stage, first.detail) == ("rendering", "render", "20/100 frames")
+    last = agent.feed(block(90, 10, frames=100))
+    assert [(a.state, a.progress) for a in last if isinstance(a, Report)] == [("encoding", 70)]
+
+
+def test_progress_of_a_short_job_moves_once_and_of_a_long_one_every_5_percent() -> None:
+    short = Agent()
+    reported = [
+        bool([a for a in short.feed(block(i, 1, frames=FRAMES)) if isinstance(a, Report)])
+        for i in range(FRAMES - 1)
+    ]
+    assert [i + 1 for i, r in enumerate(reported) if r] == [20]  # 30 frames: at 20
+    long = Agent(files=set(range(1000)))
+    reported = [
+        bool([a for a in long.feed(block(i, 10, frames=1000)) if isinstance(a, Report)])
+        for i in range(0, 200, 10)
+    ]
+    assert [10 * (i + 1) for i, r in enumerate(reported) if r] == [50, 100, 150, 200]
 
 
 def test_a_state_from_one_entry_per_frame_reads_each_frame_as_a_run() -> None:
     # written before runs were recorded: frames 0, 1 and 3 held, one table entry each
     old = Assembly(job_id=JOB, frames=5, have=format(0b1011, "x"), count=3)
     assert old.run_starts() == [0, 1, 3]
-    state, actions = step(old, block(2, 1, frames=5), present=lambda i: True, now=NOW)
-    assert actions[0] == RecordRun(run_key(JOB, 2), ("d2",))
+    state, _ = step(old, block(2, 1, frames=5), present=lambda i: True, now=NOW)
     assert state is not None and state.run_starts() == [0, 1, 2, 3]
+    assert state.runs == {"2": "d2"}  # the new run in the state, the old ones in the table
+    assert table_keys(state) == (run_key(JOB, 0), run_key(JOB, 1), run_key(JOB, 3))
+    table = {run_key(JOB, i): f"d{i}" for i in (0, 1, 3)}
+    assert held_runs(state, table) == ["d0", "d1", "d2", "d3"]
 
 
 def test_missing_files_split_a_run_around_them() -> None:
@@ -208,14 +228,28 @@ def test_missing_files_split_a_run_around_them() -> None:
 # ── the last block ────────────────────────────────────────────────────────────────────────────
 
 
-def test_the_last_block_finishes_the_job_then_forgets_its_runs_and_files() -> None:
+def test_the_last_block_finishes_the_job_then_forgets_its_files() -> None:
     agent = collecting(0, 10)
-    held = agent.state
-    state, actions = step(held, block(20), present=lambda i: True, now=NOW)
+    state, actions = step(agent.state, block(20), present=lambda i: True, now=NOW)
+    assert state is not None and state.count == FRAMES and not state.gif_cid
+    assert actions == [
+        SaveState(state),
+        Report(JOB, "encoding", 70, "assemble", "writing GIF"),
+        Finish(spec(), state),
+        Flush(),
+        DropFiles(JOB),
+    ]  # the runs were in the state: no table entry to drop
+
+
+def test_the_last_carried_block_finishes_the_job_then_forgets_its_runs() -> None:
+    agent = Agent()
+    for start in (0, 10):
+        agent.feed(carried(start))
+    state, actions = step(agent.state, carried(20), present=lambda i: False, now=NOW)
     assert state is not None and state.count == FRAMES and not state.gif_cid
     keys = tuple(run_key(JOB, s) for s in (0, 10, 20))
     assert actions == [
-        RecordRun(run_key(JOB, 20), tuple(digests(20, 30))),
+        RecordRun(run_key(JOB, 20), tuple(digests(20, 30)), tuple(payloads(20, 30))),
         SaveState(state),
         Report(JOB, "encoding", 70, "assemble", "writing GIF"),
         Finish(spec(), state),
@@ -245,8 +279,11 @@ def test_a_complete_state_finishes_even_when_the_event_adds_nothing() -> None:
 
 
 def _last_block_actions() -> tuple[Agent, list[Action]]:
-    agent = collecting(0, 10)
-    _, actions = step(agent.state, block(20), present=agent.files.__contains__, now=NOW)
+    """The last run of a job whose blocks came through Kafka (its runs in the blocks table)."""
+    agent = Agent()
+    for start in (0, 10):
+        agent.feed(carried(start))
+    _, actions = step(agent.state, carried(20), present=agent.files.__contains__, now=NOW)
     return agent, actions
 
 
@@ -262,17 +299,20 @@ def test_a_crash_as_the_gif_is_started_finishes_again_from_the_same_blocks() -> 
     agent, actions = _last_block_actions()
     agent.apply(actions[: kinds(actions).index("Finish")])
     first = next(a for a in actions if isinstance(a, Finish))
-    again = agent.feed(block(20))  # not committed: the event comes again
+    again = agent.feed(carried(20))  # not committed: the event comes again
     assert kinds(again) == ["Report", "Finish", "DropRuns", "Flush", "DropFiles"]
     assert next(a for a in again if isinstance(a, Finish)) == first
     assert agent.state is not None and agent.state.gif_cid == gif_of(digests(0, 30))
 
 
 def test_a_crash_before_anything_reached_the_broker_collects_the_last_run_again() -> None:
-    # neither the run nor the state reached the broker; the files are still there
+    # neither the run nor the state reached the broker: the event comes again
     agent, actions = _last_block_actions()
-    assert agent.state is not None and agent.state.count == 20 and 29 in agent.files
-    assert agent.feed(block(20)) == actions
+    assert agent.state is not None and agent.state.count == 20
+    assert agent.feed(carried(20)) == actions
+    on_disk = collecting(0, 10)  # blocks in the folder: their files are still there
+    _, actions = step(on_disk.state, block(20), present=on_disk.files.__contains__, now=NOW)
+    assert 29 in on_disk.files and on_disk.feed(block(20)) == actions
 
 
 def test_a_crash_after_the_gif_was_recorded_does_nothing_more() -> None:
@@ -321,10 +361,10 @@ def test_a_newer_drive_asks_for_the_gif_where_the_assembler_added_it() -> None:
 
 
 def test_a_finished_job_is_forgotten_tables_first_then_its_files() -> None:
-    agent = collecting(0, 10)
-    held = agent.state
-    assert held is not None
-    state, actions = step(held, ended("finished"), present=lambda i: True, now=NOW)
+    agent = Agent()
+    for start in (0, 10):
+        agent.feed(carried(start))
+    state, actions = step(agent.state, ended("finished"), present=lambda i: True, now=NOW)
     assert state is None
     assert actions == [
         DropRuns((run_key(JOB, 0), run_key(JOB, 10))),
@@ -333,6 +373,10 @@ def test_a_finished_job_is_forgotten_tables_first_then_its_files() -> None:
         DropFiles(JOB),
         Note(f"forgot job={JOB} (finished)"),
     ]
+    on_disk = collecting(0, 10)  # runs in the state: deleting it deletes them
+    state, actions = step(on_disk.state, ended("finished"), present=lambda i: True, now=NOW)
+    assert state is None
+    assert kinds(actions) == ["DeleteState", "Flush", "DropFiles", "Note"]
 
 
 def test_the_end_of_a_job_with_nothing_recorded_drops_only_its_files() -> None:
