@@ -1,4 +1,4 @@
-"""Chaos: three workers, thirty jobs, workers SIGKILLed at random moments and restarted.
+"""Chaos: three workers, forty jobs, workers SIGKILLed at random moments and restarted.
 
 Every job must end ``completed``, its GIF byte-identical to a clean in-process render of the same
 settings (so the same CID), with one GIF and one metadata object per job in the store, and no
@@ -41,10 +41,10 @@ from .test_pipeline import WALLET
 pytestmark = pytest.mark.integration
 
 WORKERS = 3
-JOBS = 30
+JOBS = 40
 KILLS = 6
 MIN_KILLS = 4  # the work must last long enough for this many kills, or the test proves little
-OPTIONS = {"size": 224, "frames": 96}
+OPTIONS = {"size": 256, "frames": 96}
 SEED = 20261128
 CRASH_COLOUR = "#c0ffee"  # the worker assembling a job of this colour dies as it starts the GIF
 
@@ -69,12 +69,18 @@ class Cluster:
         proc.wait()
 
 
-@pytest.fixture(scope="module")
-def cluster(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+# frame blocks through Kafka (the default, across machines) and in the shared block folder
+# (`lantern up`'s, on one machine): each way's state is recovered differently after a kill
+@pytest.fixture(scope="module", params=["kafka", "disk"])
+def cluster(
+    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Any]:
     store_root = tmp_path_factory.mktemp("chaos-ipfs")
     port = free_port()
+    name = f"chaos{os.getpid()}{request.param}"
     env = {
-        **lantern_env(kafka_bootstrap, f"chaos{os.getpid()}", port, store_root),
+        **lantern_env(kafka_bootstrap, name, port, store_root),
+        "LANTERN_STORE_BLOCKS_VIA": request.param,
         # fast failover for the test (NOTES_KAFKA_FAUST: 3 s / 1 s works)
         "LANTERN_KAFKA_SESSION_TIMEOUT_S": "3",
         "LANTERN_RELIABILITY_STALL_AFTER_S": "25",
@@ -165,8 +171,12 @@ async def test_sigkilled_workers_lose_nothing(cluster: Any) -> None:
         f"retries: {logs.count('retrying job=')}, re-drives: {logs.count('re-driving')}, "
         f"dead letters: {logs.count('dead letter job=')}",
     ]
-    print("\nchaos tally:\n  " + "\n  ".join(tally))
-    (ARTIFACTS / "chaos-tally.txt").write_text("\n".join(tally) + "\n")
+    print(
+        f"\nchaos tally, blocks via {chaos.env['LANTERN_STORE_BLOCKS_VIA']}:\n  "
+        + "\n  ".join(tally)
+    )
+    way = chaos.env["LANTERN_STORE_BLOCKS_VIA"]
+    (ARTIFACTS / f"chaos-tally-{way}.txt").write_text("\n".join(tally) + "\n")
 
     kills = sum(line.startswith("kill ") for line in tally)
     assert kills >= MIN_KILLS, f"the jobs finished after {kills} kills: give them more work"
