@@ -681,7 +681,7 @@ class Applier:
     async def handle(self, event: FrameBlock | JobEnded) -> None:
         """Read the job's state, decide (``step``), apply the actions in order."""
         job_id = check_job_id(job_of(event))  # a forged id: dead-lettered before any table or file
-        present = partial(self.store.has, job_id)
+        present = _lazy_membership(partial(self.store.indexes, job_id))  # one listing, if any
         state = self.assemblies.get(job_id)
         _, actions = step(state, event, present=present, now=time.time())
         for action in actions:
@@ -751,6 +751,19 @@ class Applier:
                 raise
             log.warning("GIF of job=%s not added to the node: %s", job_id, exc)
             return ""
+
+
+def _lazy_membership(listing: Callable[[], frozenset[int]]) -> Callable[[int], bool]:
+    """``index in listing()``, listing only when first asked (a run carried through Kafka never
+    asks)."""
+    held: list[frozenset[int]] = []
+
+    def present(index: int) -> bool:
+        if not held:
+            held.append(listing())
+        return index in held[0]
+
+    return present
 
 
 def _write_gif(store: BlockStore, spec: JobSpec, runs: list[str]) -> bytes:

@@ -18,12 +18,13 @@ from functools import partial
 import faust
 
 from lantern.contract import FrameTask, JobSpec, MintRequest
+from lantern.settings import WorkerSettings
 from render import Gen1Settings, RenderOptions, plan_palette
 
 from .lanes import Lane, frames_per_task
 from .pipeline import Pipeline
 
-__all__ = ["attach", "hash_partition"]
+__all__ = ["attach", "hash_partition", "task_frames"]
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,8 @@ async def _split(
     )
     # runs of consecutive frames on consecutive partitions: every worker gets a share
     first = hash_partition(request.job_id, partitions)
-    per_task = frames_per_task(options, pipe.settings.worker.frames_per_task)
+    worker, blocks_via = pipe.settings.worker, pipe.settings.store.blocks_via
+    per_task = frames_per_task(options, task_frames(worker, blocks_via, pipe.pool.backlog()))
     sent = [
         await out[lane].send(
             key=f"{request.job_id}:{index}",
@@ -95,7 +97,19 @@ async def _split(
     await pipe.report(
         request.job_id, "rendering", 5, stage="split", detail=f"0/{options.frames} frames"
     )
-    log.info("split job=%s frames=%d lane=%s", request.job_id, options.frames, lane)
+    log.info("split job=%s frames=%d per_task=%d lane=%s",
+             request.job_id, options.frames, per_task, lane)  # fmt: skip
+
+
+def task_frames(worker: WorkerSettings, blocks_via: str, backlog: int) -> int:
+    """Frames per task at the default size: ``frames_per_task``, or ``frames_per_task_busy``
+    while ``backlog`` runs wait for this worker's render processes and blocks wait in the shared
+    folder (bench/RESULTS.md: fewer messages under load, and a lone job still spreads over
+    every worker)."""
+    busy = worker.frames_per_task_busy
+    if busy and blocks_via == "disk" and backlog > 0:
+        return busy
+    return worker.frames_per_task
 
 
 def hash_partition(key: str, partitions: int) -> int:

@@ -289,3 +289,20 @@ def test_render_to_store_refuses_a_bad_job_id_before_rendering(
     with pytest.raises(InvalidJobId):
         blocks.render_to_store(store.root, "../../etc", None, None, b"", 0, 1)  # type: ignore[arg-type]
     assert _tree(store.root.parent) == before
+
+
+def test_the_listing_of_a_jobs_blocks_holds_block_files_only(
+    tmp_path: Path, store: BlockStore
+) -> None:
+    assert store.indexes(GOOD) == frozenset()  # no folder yet
+    for index in (0, 2, 10):
+        store.put(GOOD, index, b"x")
+    folder = store.root / GOOD
+    (folder / "3.blk").symlink_to(tmp_path / "elsewhere")  # a link is no block
+    (folder / "4.blk").mkdir()  # nor a folder
+    (folder / "5.tmp").write_bytes(b"x")
+    (folder / "x.blk").write_bytes(b"x")
+    assert store.indexes(GOOD) == {0, 2, 10}
+    assert [store.has(GOOD, i) for i in range(6)] == [True, False, True, False, False, False]
+    store.drop(GOOD)
+    assert store.indexes(GOOD) == frozenset()
