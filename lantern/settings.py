@@ -237,10 +237,11 @@ class WorkerSettings:
     # tracked by the assembler) for coarser spreading over workers; at sizes above 512, fewer
     # in proportion to the frame's area, so a task is about the same work
     frames_per_task: int = 10
-    # … and while this worker's render processes already have work waiting, with blocks in the
-    # shared folder: spreading a job wider then buys nothing, and each task is four messages
-    # (task, frames event, assembly state, their reads). 0: always ``frames_per_task``. Blocks
-    # through Kafka keep ``frames_per_task``: their event must fit one message.
+    # … and for a request with other requests queued behind it, blocks in the shared folder:
+    # spreading it wider then buys nothing (other work fills every worker until it is done), and
+    # each task is four messages (task, frames event, assembly state, their reads); the last
+    # requests of a burst, or a lone one, keep small tasks, which share the end out evenly.
+    # 0: always ``frames_per_task``. Through Kafka its event must fit one message: unchanged.
     frames_per_task_busy: int = 25
     # a job of more work than this (frames of 512²; a default job is 100) renders in the bulk
     # lane: its own frame-tasks topic, and the render processes serve live work first

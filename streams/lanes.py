@@ -68,11 +68,6 @@ class LanePool:
         """How many runs of ``lane`` wait for a slot."""
         return len(self._waiting[lane])
 
-    def backlog(self) -> int:
-        """How many runs of any lane wait for a slot: the processes have more work than they
-        can start."""
-        return sum(len(queue) for queue in self._waiting.values())
-
     async def _acquire(self, lane: Lane) -> None:
         if self.free > 0 and not any(self._waiting.values()):
             self.free -= 1

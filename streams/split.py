@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from functools import partial
 
 import faust
+from faust.types import TP
 
 from lantern.contract import FrameTask, JobSpec, MintRequest
 from lantern.settings import WorkerSettings
@@ -24,9 +25,12 @@ from render import Gen1Settings, RenderOptions, plan_palette
 from .lanes import Lane, frames_per_task
 from .pipeline import Pipeline
 
-__all__ = ["attach", "hash_partition", "task_frames"]
+__all__ = ["BUSY_BEHIND", "attach", "hash_partition", "requests_behind", "task_frames"]
 
 log = logging.getLogger(__name__)
+
+# a request with at least this many queued behind it on its partition gets larger tasks
+BUSY_BEHIND = 2
 
 
 def attach(app: faust.App, pipe: Pipeline, out: Mapping[Lane, faust.TopicT]) -> faust.TopicT:
@@ -42,7 +46,8 @@ def attach(app: faust.App, pipe: Pipeline, out: Mapping[Lane, faust.TopicT]) -> 
         async for request in requests:
             message = requests.current_event.message  # type: ignore[union-attr]
             where = (message.partition, message.offset)
-            work = partial(_split, pipe, out, request, where)
+            behind = requests_behind(app, message.partition, message.offset, name)
+            work = partial(_split, pipe, out, request, where, behind)
             job_id = request.job_id
             await pipe.guard("split", request, work, job_id=job_id, topic=name, key=job_id)
 
@@ -54,6 +59,7 @@ async def _split(
     out: Mapping[Lane, faust.TopicT],
     request: MintRequest,
     where: tuple[int, int],
+    behind: int,
 ) -> None:
     partitions = pipe.settings.kafka.partitions
     settings = Gen1Settings.from_dict(request.settings)
@@ -84,7 +90,7 @@ async def _split(
     # runs of consecutive frames on consecutive partitions: every worker gets a share
     first = hash_partition(request.job_id, partitions)
     worker, blocks_via = pipe.settings.worker, pipe.settings.store.blocks_via
-    per_task = frames_per_task(options, task_frames(worker, blocks_via, pipe.pool.backlog()))
+    per_task = frames_per_task(options, task_frames(worker, blocks_via, behind))
     sent = [
         await out[lane].send(
             key=f"{request.job_id}:{index}",
@@ -101,15 +107,25 @@ async def _split(
              request.job_id, options.frames, per_task, lane)  # fmt: skip
 
 
-def task_frames(worker: WorkerSettings, blocks_via: str, backlog: int) -> int:
+def task_frames(worker: WorkerSettings, blocks_via: str, behind: int) -> int:
     """Frames per task at the default size: ``frames_per_task``, or ``frames_per_task_busy``
-    while ``backlog`` runs wait for this worker's render processes and blocks wait in the shared
-    folder (bench/RESULTS.md: fewer messages under load, and a lone job still spreads over
-    every worker)."""
+    when at least ``BUSY_BEHIND`` requests wait behind this one on its partition and blocks
+    wait in the shared folder (bench/RESULTS.md: fewer messages under load, while a lone job
+    and the end of a burst spread over every worker)."""
     busy = worker.frames_per_task_busy
-    if busy and blocks_via == "disk" and backlog > 0:
+    if busy and blocks_via == "disk" and behind >= BUSY_BEHIND:
         return busy
     return worker.frames_per_task
+
+
+def requests_behind(app: faust.App, partition: int, offset: int, topic: str) -> int:
+    """How many requests were on the broker behind the one at ``offset`` of ``partition`` when
+    it was fetched (0 if the consumer cannot say)."""
+    try:
+        end = app.consumer.highwater(TP(topic, partition))
+    except Exception:  # not assigned any more, or no fetch yet
+        return 0
+    return max(0, (end or 0) - offset - 1)
 
 
 def hash_partition(key: str, partitions: int) -> int:

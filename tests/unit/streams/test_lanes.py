@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from lantern.settings import WorkerSettings
 from render import RenderOptions
 from streams.lanes import Lane, LanePool, frames_per_task, lane_of
-from streams.split import task_frames
+from streams.split import BUSY_BEHIND, task_frames
 
 
 def test_large_jobs_go_bulk() -> None:
@@ -77,28 +77,11 @@ async def test_a_cancelled_wait_gives_its_place_up() -> None:
     assert pool.free == 1
 
 
-def test_tasks_grow_while_the_render_processes_have_work_waiting_and_blocks_are_on_disk() -> None:
+def test_tasks_grow_for_a_request_with_others_behind_it_and_blocks_on_disk() -> None:
     worker = WorkerSettings(frames_per_task=10, frames_per_task_busy=25)
-    assert task_frames(worker, "disk", backlog=0) == 10  # a lone job spreads over every worker
-    assert task_frames(worker, "disk", backlog=3) == 25
-    assert task_frames(worker, "kafka", backlog=3) == 10  # its event must fit one message
+    assert task_frames(worker, "disk", behind=0) == 10  # a lone job spreads over every worker
+    assert task_frames(worker, "disk", behind=BUSY_BEHIND - 1) == 10  # the end of a burst
+    assert task_frames(worker, "disk", behind=BUSY_BEHIND) == 25
+    assert task_frames(worker, "kafka", behind=50) == 10  # its event must fit one message
     off = WorkerSettings(frames_per_task=10, frames_per_task_busy=0)
-    assert task_frames(off, "disk", backlog=3) == 10
-
-
-async def test_the_backlog_counts_runs_waiting_in_every_lane() -> None:
-    order: list[str] = []
-    with ThreadPoolExecutor(max_workers=1) as executor:
-        pool = LanePool(executor, slots=1)
-        assert pool.backlog() == 0
-        running = asyncio.create_task(pool.run(Lane.LIVE, _sleep, 0.1, "a", order))
-        await asyncio.sleep(0.02)
-        assert pool.backlog() == 0  # one run, one slot: nothing waits
-        waiting = [
-            asyncio.create_task(pool.run(Lane.LIVE, _sleep, 0.01, "b", order)),
-            asyncio.create_task(pool.run(Lane.BULK, _sleep, 0.01, "c", order)),
-        ]
-        await asyncio.sleep(0.01)
-        assert pool.backlog() == 2
-        await asyncio.gather(running, *waiting)
-        assert pool.backlog() == 0
+    assert task_frames(off, "disk", behind=50) == 10
