@@ -3,8 +3,9 @@
 It validates the request again (a request can come from a replay or a re-drive, not only the
 API), renders a few sample frames to choose the job's global palette — fixed once, so every frame
 can then be quantized and LZW-encoded independently on any worker — and fans out one task per
-frame. Redelivery is harmless: the same request yields the same palette and the same tasks, and
-the assembler keeps one block per frame.
+run of frames: 10, or 25 for a request with others queued behind it (``task_frames``).
+Redelivery is harmless: the same request yields the same palette, and the assembler keeps one
+block per frame whatever runs the frames come in.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def attach(app: faust.App, pipe: Pipeline, out: Mapping[Lane, faust.TopicT]) -> 
         async for request in requests:
             message = requests.current_event.message  # type: ignore[union-attr]
             where = (message.partition, message.offset)
-            behind = requests_behind(app, message.partition, message.offset, name)
+            behind = requests_behind(app, message.tp, message.offset)
             work = partial(_split, pipe, out, request, where, behind)
             job_id = request.job_id
             await pipe.guard("split", request, work, job_id=job_id, topic=name, key=job_id)
@@ -118,11 +119,11 @@ def task_frames(worker: WorkerSettings, blocks_via: str, behind: int) -> int:
     return worker.frames_per_task
 
 
-def requests_behind(app: faust.App, partition: int, offset: int, topic: str) -> int:
-    """How many requests were on the broker behind the one at ``offset`` of ``partition`` when
-    it was fetched (0 if the consumer cannot say)."""
+def requests_behind(app: faust.App, tp: TP, offset: int) -> int:
+    """How many requests were on the broker behind the one at ``offset`` of ``tp`` when it was
+    fetched (0 if the consumer cannot say)."""
     try:
-        end = app.consumer.highwater(TP(topic, partition))
+        end = app.consumer.highwater(tp)
     except Exception:  # not assigned any more, or no fetch yet
         return 0
     return max(0, (end or 0) - offset - 1)
