@@ -9,6 +9,8 @@ followed on its event stream as the creator page does, so no polling loads the m
 per minute, and the peak RSS of every process of the stack; then the single-job latency (p50 of
 5, one at a time) and, per level, the in-process baseline — the same artworks rendered
 and encoded by a 2-process pool with no broker — with the pipeline's throughput as a share of it.
+The baseline runs twice, before the stack starts and after it stops, and the share is against
+their mean: on a shared machine one run of it varied by 12 % between otherwise equal runs.
 The artworks differ in line length, and long lines cost several times short ones to draw, so each
 level is compared with a baseline over exactly its own artworks.
 """
@@ -296,6 +298,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=100)
     args = parser.parse_args()
     options = {"size": args.size, "frames": args.frames}
+    before = {n: baseline(n, options, seed=n) for n in args.levels}
 
     tmp = Path(tempfile.mkdtemp(prefix="lantern-load-"))
     port = free_port()
@@ -321,17 +324,23 @@ def main() -> None:
         up.wait(120)
         shutil.rmtree(tmp, ignore_errors=True)  # the broker's logs: gigabytes at 100 jobs
     for r in rows:
-        r["baseline"], r["baseline_cpu"] = baseline(r["n"], options, seed=r["n"])
+        after = baseline(r["n"], options, seed=r["n"])
+        r["baselines"] = (before[r["n"]][0], after[0])
+        r["baseline"] = (before[r["n"]][0] + after[0]) / 2
+        r["baseline_cpu"] = (before[r["n"]][1] + after[1]) / 2
 
     print(
         f"\n{'jobs':>5} {'accepted':>8} {'completed':>9} {'failed':>6} {'p50 s':>7} "
-        f"{'p95 s':>7} {'max s':>7} {'jobs/min':>8} {'baseline':>8} {'share':>6}"
+        f"{'p95 s':>7} {'max s':>7} {'jobs/min':>8} {'baseline':>8} {'before/after':>13} "
+        f"{'share':>6}"
     )
     for r in rows:
+        first, last = r["baselines"]
         print(
             f"{r['n']:>5} {r['accepted']:>8} {r['completed']:>9} {r['failed']:>6} "
             f"{r['p50']:>7.2f} {r['p95']:>7.2f} {r['max']:>7.2f} {r['per_min']:>8.1f} "
-            f"{r['baseline']:>8.1f} {r['per_min'] / r['baseline']:>6.0%}"
+            f"{r['baseline']:>8.1f} {f'{first:.1f}/{last:.1f}':>13} "
+            f"{r['per_min'] / r['baseline']:>6.0%}"
         )
     print(
         "\nCPU seconds per job, by kind of process (the baseline: its pool's processes); "
@@ -358,7 +367,10 @@ def main() -> None:
         )
         print(f"{r['n']:>5}: {sum(r['messages'].values()) / r['completed']:.1f} in all: {listed}")
     print(f"\nsingle job POST → completed, p50 of 5: {single:.2f}s")
-    print("baseline: jobs/min of a 2-process pool, no broker, over the level's own artworks")
+    print(
+        "baseline: jobs/min of a 2-process pool, no broker, over the level's own artworks; "
+        "the mean of a run before the stack started and one after it stopped"
+    )
     print("\npeak RSS by process (MB):")
     for name, mb in sorted(rss, key=lambda r: -r[1]):
         if mb > 1:
