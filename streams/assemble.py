@@ -52,7 +52,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from functools import partial
+from functools import cache, partial
 from typing import Any
 
 import faust
@@ -756,14 +756,8 @@ class Applier:
 def _lazy_membership(listing: Callable[[], frozenset[int]]) -> Callable[[int], bool]:
     """``index in listing()``, listing only when first asked (a run carried through Kafka never
     asks)."""
-    held: list[frozenset[int]] = []
-
-    def present(index: int) -> bool:
-        if not held:
-            held.append(listing())
-        return index in held[0]
-
-    return present
+    once = cache(listing)
+    return lambda index: index in once()
 
 
 def _write_gif(store: BlockStore, spec: JobSpec, runs: list[str]) -> bytes:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import errno
 import hashlib
 import os
 import shutil
@@ -133,6 +134,8 @@ class BlockStore:
         except FileNotFoundError as exc:
             raise PipelineError(f"frame {index} block missing", job_id=job_id) from exc
         except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise  # out of descriptors, an I/O error …: retried, not a forged path
             raise InvalidBlockPath(f"block {path} is a link", job_id=job_id) from exc
         with os.fdopen(fd, "rb") as block:
             data = block.read()
@@ -140,9 +143,9 @@ class BlockStore:
 
     def drop(self, job_id: str) -> None:
         """Forget every block of the job."""
-        folder = self.folder(job_id)
+        folder = self.root / check_job_id(job_id)
+        self._inside(folder)  # checked afresh, not from memory: it is about to go
         self._folders.pop(job_id, None)
-        self._inside(folder)  # checked again: it is about to go
         shutil.rmtree(folder, ignore_errors=True)
 
     def _inside(self, path: Path) -> None:

@@ -4,8 +4,10 @@ refused (permanently: dead-lettered at once), and retries go back only to stage 
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import logging
+import os
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -306,3 +308,19 @@ def test_the_listing_of_a_jobs_blocks_holds_block_files_only(
     assert [store.has(GOOD, i) for i in range(6)] == [True, False, True, False, False, False]
     store.drop(GOOD)
     assert store.indexes(GOOD) == frozenset()
+
+
+def test_a_block_that_cannot_be_opened_for_another_reason_is_retried_not_refused(
+    store: BlockStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    digest = hashlib.sha256(b"x").hexdigest()
+    store.put(GOOD, 0, b"x")
+
+    def out_of_descriptors(*args: object, **kwargs: object) -> int:
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    monkeypatch.setattr(os, "open", out_of_descriptors)
+    with pytest.raises(OSError) as raised:
+        store.get(GOOD, 0, digest)
+    assert not isinstance(raised.value, InvalidBlockPath)  # transient: not a permanent refusal
+    assert not is_permanent(raised.value)
