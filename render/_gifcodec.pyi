@@ -25,3 +25,17 @@ def lzw(indices: Buffer, alternates: Buffer | None = None) -> bytes:
 def changes(before: Buffer, after: Buffer, width: int) -> tuple[int, int, int, int, int] | None:
     """How many pixels differ between two frames and the rectangle holding them: (count, top,
     bottom, left, right), bottom and right exclusive; None if none differs."""
+
+def cut(
+    before: Buffer,
+    after: Buffer,
+    width: int,
+    box: tuple[int, int, int, int],
+    transparent: int,
+    out: Buffer,
+    alternates: Buffer | None = None,
+    near: Buffer | None = None,
+) -> None:
+    """The rectangle (top, bottom, left, right) of `after` into `out`, pixels equal in
+    `before` as `transparent`; with `alternates`, the rectangle's alternates into `near`
+    (NO_ALTERNATE where equal)."""

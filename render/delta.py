@@ -20,7 +20,6 @@ import numpy as np
 import numpy.typing as npt
 
 from render import _gifcodec
-from render.palette import NO_ALTERNATE
 
 __all__ = ["Patch", "changed_patch", "full_patch"]
 
@@ -62,9 +61,9 @@ def changed_patch(
     """
     if previous.shape != current.shape:
         raise ValueError(f"frames differ in shape: {previous.shape} and {current.shape}")
-    box = _gifcodec.changes(
-        np.ascontiguousarray(previous), np.ascontiguousarray(current), current.shape[1]
-    )
+    previous, current = np.ascontiguousarray(previous), np.ascontiguousarray(current)
+    width = current.shape[1]
+    box = _gifcodec.changes(previous, current, width)
     if box is None:
         return Patch(np.full((1, 1), transparent, dtype=np.uint8), transparent=transparent)
     count, top, bottom, left, right = box
@@ -72,8 +71,19 @@ def changed_patch(
     near = None if alternates is None else alternates[top:bottom, left:right]
     if count > (1 - _TRANSPARENCY_PAYS) * pixels.size:
         return Patch(pixels, left, top, alternates=near)
-    window = previous[top:bottom, left:right] != pixels
-    patch = np.where(window, pixels, np.uint8(transparent)).astype(np.uint8, copy=False)
-    if near is not None:
-        near = np.where(window, near, np.uint8(NO_ALTERNATE)).astype(np.uint8, copy=False)
+    patch = np.empty_like(pixels)
+    if alternates is None:
+        _gifcodec.cut(previous, current, width, (top, bottom, left, right), transparent, patch)
+        return Patch(patch, left, top, transparent)
+    near = np.empty_like(pixels)
+    _gifcodec.cut(
+        previous,
+        current,
+        width,
+        (top, bottom, left, right),
+        transparent,
+        patch,
+        np.ascontiguousarray(alternates),
+        near,
+    )
     return Patch(patch, left, top, transparent, near)

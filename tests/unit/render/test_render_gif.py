@@ -196,6 +196,33 @@ def test_changed_patch_crops_to_the_changed_rectangle() -> None:
     assert np.count_nonzero(patch.indices == TRANSPARENT) == 47
 
 
+def test_changed_patch_drops_exactly_the_unchanged_pixels_and_their_alternates() -> None:
+    rng = np.random.default_rng(7)
+    before = rng.integers(0, 3, (40, 50), dtype=np.uint8)
+    after = before.copy()
+    window = after[5:30, 8:41]
+    moved = rng.random(window.shape) < 0.4  # 40 % of the rectangle changes: transparency pays
+    window[moved] = (window[moved] + 1) % 3
+    alternates = rng.integers(0, 255, after.shape, dtype=np.uint8)
+    patch = changed_patch(before, after, TRANSPARENT, alternates)
+    assert patch.transparent == TRANSPARENT
+    top, left = patch.top, patch.left
+    bottom, right = top + patch.indices.shape[0], left + patch.indices.shape[1]
+    changed = before[top:bottom, left:right] != after[top:bottom, left:right]
+    assert np.array_equal(
+        patch.indices, np.where(changed, after[top:bottom, left:right], TRANSPARENT)
+    )
+    assert patch.alternates is not None
+    assert np.array_equal(
+        patch.alternates, np.where(changed, alternates[top:bottom, left:right], NO_ALTERNATE)
+    )
+    # and it reads a window of arrays that are views, not copies
+    wide = np.zeros((40, 60), dtype=np.uint8)
+    wide[:, :50] = after
+    view = changed_patch(before, wide[:, :50], TRANSPARENT, alternates)
+    assert np.array_equal(view.indices, patch.indices)
+
+
 def test_changed_patch_is_opaque_when_most_pixels_changed() -> None:
     before = np.zeros((8, 8), dtype=np.uint8)
     after = np.ones((8, 8), dtype=np.uint8)
