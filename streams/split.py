@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import random
 import zlib
 from collections.abc import Mapping
 from functools import partial
@@ -26,7 +28,14 @@ from render import Gen1Settings, RenderOptions, plan_palette
 from .lanes import Lane, frames_per_task
 from .pipeline import Pipeline
 
-__all__ = ["BUSY_BEHIND", "attach", "hash_partition", "requests_behind", "task_frames"]
+__all__ = [
+    "BUSY_BEHIND",
+    "TaskSpread",
+    "attach",
+    "hash_partition",
+    "requests_behind",
+    "task_frames",
+]
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +50,7 @@ def attach(app: faust.App, pipe: Pipeline, out: Mapping[Lane, faust.TopicT]) -> 
     partitions = pipe.settings.kafka.partitions
     name = pipe.names.mint_requests
     topic = app.topic(name, key_type=str, value_type=MintRequest, partitions=partitions)
+    spread = TaskSpread(partitions, start=random.randrange(partitions))
 
     @app.agent(topic, name="lantern.split", concurrency=pipe.settings.worker.split_concurrency)
     async def split(requests: faust.StreamT[MintRequest]) -> None:
@@ -48,7 +58,7 @@ def attach(app: faust.App, pipe: Pipeline, out: Mapping[Lane, faust.TopicT]) -> 
             message = requests.current_event.message  # type: ignore[union-attr]
             where = (message.partition, message.offset)
             behind = requests_behind(app, message.tp, message.offset)
-            work = partial(_split, pipe, out, request, where, behind)
+            work = partial(_split, pipe, out, spread, request, where, behind)
             job_id = request.job_id
             await pipe.guard("split", request, work, job_id=job_id, topic=name, key=job_id)
 
@@ -58,6 +68,7 @@ def attach(app: faust.App, pipe: Pipeline, out: Mapping[Lane, faust.TopicT]) -> 
 async def _split(
     pipe: Pipeline,
     out: Mapping[Lane, faust.TopicT],
+    spread: TaskSpread,
     request: MintRequest,
     where: tuple[int, int],
     behind: int,
@@ -88,10 +99,10 @@ async def _split(
         token_id=request.token_id,
         renderer_version=request.renderer_version,
     )
-    # runs of consecutive frames on consecutive partitions: every worker gets a share
-    first = hash_partition(request.job_id, partitions)
     worker, blocks_via = pipe.settings.worker, pipe.settings.store.blocks_via
     per_task = frames_per_task(options, task_frames(worker, blocks_via, behind))
+    # runs of consecutive frames on consecutive partitions, from where the last job's ended
+    first = spread.take(math.ceil(options.frames / per_task))
     sent = [
         await out[lane].send(
             key=f"{request.job_id}:{index}",
@@ -106,6 +117,29 @@ async def _split(
     )
     log.info("split job=%s frames=%d per_task=%d lane=%s",
              request.job_id, options.frames, per_task, lane)  # fmt: skip
+
+
+class TaskSpread:
+    """Where a job's tasks go: consecutive partitions from where this splitter's last job's
+    tasks ended, so that each splitter spreads its tasks evenly over every partition, and so
+    over the workers, whichever partitions each holds. (Starting each job at a hash of its id
+    spread them only on average: a default job's four 25-frame tasks fell 4/0 to 2/2 on two
+    workers holding partitions 0-3 and 4-7, and one worker's render processes ran dry seconds
+    before the other's at the end of a burst; bench/RESULTS.md.) A redelivered request may
+    go elsewhere than the first time: the assembler keeps one block per frame whatever
+    partition or run it comes from."""
+
+    def __init__(self, partitions: int, start: int = 0) -> None:
+        if partitions < 1:
+            raise ValueError(f"a topic has at least one partition, got {partitions}")
+        self.partitions = partitions
+        self._next = start % partitions
+
+    def take(self, tasks: int) -> int:
+        """The first partition of a job's ``tasks`` tasks (the rest follow it in turn)."""
+        first = self._next
+        self._next = (first + tasks) % self.partitions
+        return first
 
 
 def task_frames(worker: WorkerSettings, blocks_via: str, behind: int) -> int:

@@ -6,10 +6,12 @@ import asyncio
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from lantern.settings import WorkerSettings
 from render import RenderOptions
 from streams.lanes import Lane, LanePool, frames_per_task, lane_of
-from streams.split import BUSY_BEHIND, task_frames
+from streams.split import BUSY_BEHIND, TaskSpread, task_frames
 
 
 def test_large_jobs_go_bulk() -> None:
@@ -85,3 +87,25 @@ def test_tasks_grow_for_a_request_with_others_behind_it_and_blocks_on_disk() -> 
     assert task_frames(worker, "kafka", behind=50) == 10  # its event must fit one message
     off = WorkerSettings(frames_per_task=10, frames_per_task_busy=0)
     assert task_frames(off, "disk", behind=50) == 10
+
+
+@pytest.mark.parametrize("tasks", [4, 10, 3])
+def test_each_splitter_spreads_tasks_evenly_whatever_partitions_each_worker_holds(
+    tasks: int,
+) -> None:
+    spread = TaskSpread(8, start=5)
+    per_partition = [0] * 8
+    for _ in range(40):  # a burst of 40 jobs split by one worker
+        first = spread.take(tasks)
+        for number in range(tasks):
+            per_partition[(first + number) % 8] += 1
+    assert max(per_partition) - min(per_partition) <= 1
+    # two workers holding halves, either way faust may hand them out: the same work each
+    for held in ([0, 1, 2, 3], [0, 2, 4, 6]):
+        mine = sum(per_partition[p] for p in held)
+        assert abs(mine - (40 * tasks - mine)) <= 4
+
+
+def test_a_task_spread_needs_a_partition() -> None:
+    with pytest.raises(ValueError, match="at least one partition"):
+        TaskSpread(0)
