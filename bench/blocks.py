@@ -30,6 +30,7 @@ import argparse
 import asyncio
 import base64
 import os
+import shutil
 import signal
 import statistics
 import sys
@@ -179,6 +180,7 @@ def measure(way: str, n: int, options: dict[str, int], seed: int) -> Run:
     run.changelog_mb = sum(
         folder_mb(d) for d in kafka.rglob("lantern-frame-blocks-changelog-*") if d.is_dir()
     )
+    shutil.rmtree(tmp, ignore_errors=True)  # measured: the logs and the blocks (gigabytes)
     return run
 
 

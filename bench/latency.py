@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -113,6 +114,7 @@ def main() -> None:
         if proc is not None:
             proc.send_signal(signal.SIGINT)
             proc.wait(60)
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

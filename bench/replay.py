@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -175,6 +176,8 @@ def main() -> None:
             up.wait(120)
         except subprocess.TimeoutExpired:
             up.kill()
+            up.wait(30)
+        shutil.rmtree(tmp, ignore_errors=True)  # the broker's logs and the blocks: gigabytes
 
 
 if __name__ == "__main__":

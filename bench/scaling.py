@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -46,6 +47,7 @@ def run(workers: int, jobs: int, options: dict[str, int]) -> dict[str, Any]:
     finally:
         up.send_signal(signal.SIGINT)
         up.wait(120)
+        shutil.rmtree(tmp, ignore_errors=True)  # the broker's logs and the blocks: gigabytes
 
 
 def main() -> None:
