@@ -14,7 +14,6 @@ import asyncio
 import logging
 import math
 import random
-import zlib
 from collections.abc import Mapping
 from functools import partial
 
@@ -32,7 +31,6 @@ __all__ = [
     "BUSY_BEHIND",
     "TaskSpread",
     "attach",
-    "hash_partition",
     "requests_behind",
     "task_frames",
 ]
@@ -161,8 +159,3 @@ def requests_behind(app: faust.App, tp: TP, offset: int) -> int:
     except Exception:  # not assigned any more, or no fetch yet
         return 0
     return max(0, (end or 0) - offset - 1)
-
-
-def hash_partition(key: str, partitions: int) -> int:
-    """A stable partition for ``key`` (Python's ``hash`` is salted per process)."""
-    return zlib.crc32(key.encode()) % partitions

@@ -6,7 +6,6 @@ import pytest
 
 from lantern.contract import JobStatus, StatusEvent
 from streams.assemble import render_progress
-from streams.split import hash_partition
 from streams.status import fold
 
 
@@ -66,12 +65,6 @@ def test_render_progress_spans_the_original_scale() -> None:
     assert render_progress(100, 100) == 70
     values = [render_progress(i, 100) for i in range(101)]
     assert values == sorted(values)
-
-
-def test_frames_spread_over_every_partition() -> None:
-    first = hash_partition("job", 8)
-    assert first == hash_partition("job", 8)  # stable across calls and processes (crc32)
-    assert {(first + i) % 8 for i in range(100)} == set(range(8))
 
 
 def test_an_operator_retry_reopens_a_failed_job_at_zero() -> None:
