@@ -72,18 +72,8 @@ def changed_patch(
     if count > (1 - _TRANSPARENCY_PAYS) * pixels.size:
         return Patch(pixels, left, top, alternates=near)
     patch = np.empty_like(pixels)
-    if alternates is None:
-        _gifcodec.cut(previous, current, width, (top, bottom, left, right), transparent, patch)
-        return Patch(patch, left, top, transparent)
-    near = np.empty_like(pixels)
-    _gifcodec.cut(
-        previous,
-        current,
-        width,
-        (top, bottom, left, right),
-        transparent,
-        patch,
-        np.ascontiguousarray(alternates),
-        near,
-    )
+    near = None if alternates is None else np.empty_like(pixels)
+    whole = None if alternates is None else np.ascontiguousarray(alternates)
+    rectangle = (top, bottom, left, right)
+    _gifcodec.cut(previous, current, width, rectangle, transparent, patch, whole, near)
     return Patch(patch, left, top, transparent, near)
