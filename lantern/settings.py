@@ -247,9 +247,20 @@ class WorkerSettings:
     # lane: its own frame-tasks topic, and the render processes serve live work first
     bulk_above_frames: int = 200
     split_concurrency: int = 4  # requests split at once (a bulk job's palette takes a while)
+    # copies of each table kept warm on other workers: a takeover starts from one at once,
+    # instead of replaying the changelog (up to an hour of status records); each costs every
+    # changelog record read again, ~0.035 CPU-s a default job with two workers (README "What
+    # to size"). 0 for the most throughput where failover may take longer.
+    standby_replicas: int = 1
     web_port: int = 0  # faust's own web server; 0 disables it
     metrics_port: int = 0  # Prometheus metrics of this worker; 0 disables them
     loglevel: str = "info"
+
+    def __post_init__(self) -> None:
+        if self.standby_replicas < 0:
+            raise SettingsEnvError(
+                f"{PREFIX}WORKER_STANDBY_REPLICAS={self.standby_replicas} must be 0 or more"
+            )
 
 
 @dataclass(frozen=True)

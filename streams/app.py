@@ -27,9 +27,9 @@ def create_app(settings: Settings) -> faust.App:
         topic_partitions=k.partitions,
         topic_replication_factor=k.replication,
         topic_allow_declare=True,
-        # a standby copy of every table on another worker: a takeover after a crash starts
-        # from it at once (without, recovery after repeated kills was seen to hang)
-        table_standby_replicas=1,
+        # a standby copy of every table on another worker by default: a takeover after a
+        # crash starts from it at once (settings.py)
+        table_standby_replicas=w.standby_replicas,
         # failover in seconds, not the default minute (NOTES_KAFKA_FAUST: measured ~5 s / ~11 s)
         broker_session_timeout=k.session_timeout_s,
         broker_heartbeat_interval=k.heartbeat_interval_s,

@@ -56,7 +56,6 @@ from functools import cache, partial
 from typing import Any
 
 import faust
-from aiokafka.partitioner import DefaultPartitioner
 from faust.types import TableT
 
 from lantern.contract import FrameBlock, JobEnded, JobSpec, PinRequest
@@ -67,7 +66,7 @@ from .errors import PipelineError
 from .ids import check_job_id, valid_job_id
 from .pipeline import Pipeline, is_permanent
 from .schema import RecordSchema
-from .topics import ASSEMBLIES_TABLE, BLOCKS_CHANGELOG_CONFIG, BLOCKS_TABLE
+from .topics import ASSEMBLIES_TABLE, BLOCKS_CHANGELOG_CONFIG, BLOCKS_TABLE, partition_of
 
 __all__ = [
     "LEGACY_NAMESPACE",
@@ -103,7 +102,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-_partitioner = DefaultPartitioner()
 
 # The sweep: how often it looks, and how long a job's state may sit without an update before it
 # is forgotten. Well above the watcher's re-drives of a stalled job (600 s, 3 times), each of
@@ -636,8 +634,6 @@ def attach(app: faust.App, pipe: Pipeline, out: faust.TopicT) -> faust.TopicT:
                 failed = JobEnded(job_id=job_id, how="failed", generation=event.spec.generation)
                 await pipe.publish(topic, job_id, failed)
 
-    every = list(range(partitions))
-
     @app.timer(SWEEP_INTERVAL_S, name="lantern.assemble.sweep")  # type: ignore[untyped-decorator]
     async def sweep() -> None:
         # only the partitions this worker actively owns (the table also holds standby copies),
@@ -646,7 +642,7 @@ def attach(app: faust.App, pipe: Pipeline, out: faust.TopicT) -> faust.TopicT:
         states = [
             state
             for job_id, state in list(assemblies.items())
-            if state is not None and _partitioner(job_id.encode(), every, every) in owned
+            if state is not None and partition_of(job_id, partitions) in owned
         ]
         found = stale(states, time.time())
         if not found:
@@ -701,7 +697,9 @@ class Applier:
                     if key in self.blocks:  # a missing key would still be sent a tombstone
                         del self.blocks[key]
             case Report(job_id, state, progress, stage, detail):
-                await self.pipe.report(job_id, state, progress, stage=stage, detail=detail)
+                await self.pipe.report(
+                    job_id, state, progress, stage=stage, detail=detail, here=True
+                )
             case RequestPin(request):
                 await self.pipe.publish(self.out, request.spec.job_id, request)
             case Finish(spec, state):
@@ -731,7 +729,7 @@ class Applier:
         request = PinRequest(spec=spec, gif_cid=gif_cid, gif_size=len(gif), shared_cid=shared)
         await self.pipe.publish(self.out, job_id, request)
         detail = f"GIF of {len(gif)} bytes"
-        await self.pipe.report(job_id, "pinning", 70, stage="assemble", detail=detail)
+        await self.pipe.report(job_id, "pinning", 70, stage="assemble", detail=detail, here=True)
         log.info("assembled job=%s bytes=%d cid=%s", job_id, len(gif), gif_cid)
         self.assemblies[job_id] = state.assembled(
             gif_cid, len(gif), spec.generation, time.time(), shared_cid=shared

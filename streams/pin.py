@@ -132,7 +132,8 @@ async def _pin_job(pipe: Pipeline, pinner: Pinner, request: PinRequest) -> MintL
             keyvalues=keyvalues | {"kind": "image"},
             source=request.shared_cid,  # where the assembler added it, for a worker without it
         )
-    await pipe.report(spec.job_id, "pinning", 85, stage="pin", detail=f"GIF pinned ({backend})")
+    detail = f"GIF pinned ({backend})"
+    await pipe.report(spec.job_id, "pinning", 85, stage="pin", detail=detail, here=True)
     metadata = build_metadata(
         job_id=spec.job_id,
         settings=spec.settings,
@@ -159,7 +160,9 @@ async def _pin_job(pipe: Pipeline, pinner: Pinner, request: PinRequest) -> MintL
         "gif_bytes": gif.size,
         "pin_backend": backend,
     }
-    await pipe.report(spec.job_id, "completed", 100, stage="pin", detail="done", result=result)
+    await pipe.report(
+        spec.job_id, "completed", 100, stage="pin", detail="done", result=result, here=True
+    )
     log.info("completed job=%s backend=%s metadata=%s", spec.job_id, backend, meta.cid)
     return MintLink(
         metadata_uri=result["token_uri"],

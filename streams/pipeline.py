@@ -85,6 +85,8 @@ class Pipeline:
     dead_letter_topic: faust.TopicT
     pool: LanePool  # the render processes (``run``), live work first
     metrics: WorkerMetrics
+    # folds a status event into this worker's status table in place, if it may (status.py)
+    fold_here: Callable[[StatusEvent], bool] = lambda event: False
 
     async def run(self, fn: Callable[..., R], *args: Any, lane: Lane = Lane.LIVE) -> R:
         """Run a synchronous, CPU-bound ``fn`` in the render pool, in ``lane``'s turn."""
@@ -112,12 +114,15 @@ class Pipeline:
         error: str | None = None,
         reason: str | None = None,
         result: dict[str, Any] | None = None,
+        here: bool = False,
         **request: Any,
     ) -> None:
         """Send one StatusEvent for ``job_id`` (``request``: its request and where it lies).
 
         ``error`` is the full reason of a failure (operators); ``reason`` the plain one users
-        see, which without one is only which stage failed.
+        see, which without one is only which stage failed. ``here``: fold it into this worker's
+        status table in place when the stage's input is the job's own partition of a topic
+        keyed by the job (``status.LocalFold``), else send it.
         """
         if error is not None and reason is None:
             reason = f"the job failed in its {stage} stage"
@@ -133,7 +138,8 @@ class Pipeline:
             at=time.time(),
             **request,
         )
-        await self.publish(self.status_topic, job_id, event)
+        if not (here and self.fold_here(event)):
+            await self.publish(self.status_topic, job_id, event)
         if state == "completed":
             self.metrics.jobs_completed.inc()
 

@@ -3,6 +3,13 @@
 The fold is the one place that decides what a job's status is: progress never goes backwards, and
 a state moves only as ``lantern.contract.TRANSITIONS`` allows. The API materialises the same
 table from its changelog topic (``api/jobs.py``) and applies nothing of its own.
+
+Events reach the fold two ways. Most go through the ``status`` topic to the agent below. The
+assembler and the pin stage fold theirs in place (``LocalFold``): their input topics are keyed
+by the job, like the status topic, so the worker reading a job's frames or pin request holds
+that job's partition of the table too, and a status event and its trip through the broker
+(two of a job's messages out of three per report) are saved. The table's changelog record is
+written all the same, before the input event is committed (faust flushes its producer first).
 """
 
 from __future__ import annotations
@@ -12,14 +19,15 @@ import time
 from typing import Any
 
 import faust
-from faust.types import TableT
+from faust.streams import current_event
+from faust.types import TP, TableT
 
 from lantern.contract import TIMELINE_MAX, TRANSITIONS, JobState, JobStatus, StatusEvent
 from lantern.logs import log_context
 
-from .topics import STATUS_TABLE
+from .topics import STATUS_TABLE, partition_of
 
-__all__ = ["attach", "fold"]
+__all__ = ["LocalFold", "attach", "fold"]
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +82,10 @@ def fold(current: JobStatus | None, event: StatusEvent) -> JobStatus | None:
                 timeline=[_entry(event, at), *(current.timeline or [])][:TIMELINE_MAX],
             )
         return current
+    if _late_step(current, event):
+        # a report of an earlier stage, overtaken within the same state (the split's, sent
+        # through the topic, after the assembler's folded in place): its fields, not its step
+        event = event.derive(stage=current.stage, detail=current.detail)
     return current.derive(
         state=event.state,
         progress=max(current.progress, event.progress),
@@ -93,6 +105,18 @@ def fold(current: JobStatus | None, event: StatusEvent) -> JobStatus | None:
         timeline=_grown(current, event, at),
         **_request_position(current, event),
     )
+
+
+# the stages in the order a job meets them (a retry notice or a failure may come from any)
+_STAGE_ORDER = {stage: n for n, stage in enumerate(("api", "split", "render", "assemble", "pin"))}
+
+
+def _late_step(current: JobStatus, event: StatusEvent) -> bool:
+    """True for a plain report of an earlier stage than the job's, in the same state."""
+    if event.state != current.state or event.error or "retrying" in event.detail:
+        return False
+    earlier = _STAGE_ORDER.get(event.stage or "", -1)
+    return 0 <= earlier < _STAGE_ORDER.get(current.stage or "", -1)
 
 
 def _entry(event: StatusEvent, at: float) -> dict[str, Any]:
@@ -160,3 +184,29 @@ def _apply(table: TableT[str, JobStatus], event: StatusEvent) -> None:
     elif after is not before:
         table[event.job_id] = after
         log.info("status job=%s state=%s progress=%d", event.job_id, after.state, after.progress)
+
+
+class LocalFold:
+    """Folds a stage's status event into this worker's part of the table, where it may."""
+
+    def __init__(self, app: faust.App, table: TableT[str, JobStatus], partitions: int) -> None:
+        self.app = app
+        self.table = table
+        self.partitions = partitions
+
+    def __call__(self, event: StatusEvent) -> bool:
+        """Fold ``event`` here and return True if the record being processed lies on the job's
+        own partition and this worker holds that partition of the table; else False (send it
+        through the status topic)."""
+        current = current_event()
+        if current is None:  # a timer's, not a stream's: no partition to write under
+            return False
+        partition = partition_of(event.job_id, self.partitions)
+        if current.message.partition != partition:
+            return False
+        changelog = self.table.changelog_topic.get_topic_name()
+        if TP(changelog, partition) not in self.app.assignor.assigned_actives():
+            return False  # revoked meanwhile: its new holder folds it from the topic
+        with log_context(job_id=event.job_id, stage="status"):
+            _apply(self.table, event)
+        return True

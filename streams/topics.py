@@ -13,14 +13,24 @@ from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
+from aiokafka.partitioner import DefaultPartitioner
 
 from lantern.settings import Settings
 
 from .kafka_security import kafka_client_options
 
-__all__ = ["TopicNames", "changelog", "ensure_topics", "status_changelog"]
+__all__ = ["TopicNames", "changelog", "ensure_topics", "partition_of", "status_changelog"]
 
 log = logging.getLogger(__name__)
+_partitioner = DefaultPartitioner()
+
+
+def partition_of(key: str, partitions: int) -> int:
+    """The partition a record keyed ``key`` goes to when no partition is given (Kafka's default
+    partitioner, murmur2 of the key's bytes): a job's partition of every topic keyed by its id,
+    and so of the tables those topics' agents write."""
+    every = range(partitions)
+    return int(_partitioner(key.encode(), every, every))
 
 
 @dataclass(frozen=True)

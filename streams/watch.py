@@ -32,18 +32,17 @@ from typing import Any
 import faust
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
-from aiokafka.partitioner import DefaultPartitioner
 from faust.types import TableT
 
 from lantern.contract import TERMINAL, JobStatus, MintRequest, StatusEvent
 
 from .kafka_security import kafka_client_options
 from .pipeline import Pipeline
+from .topics import partition_of
 
 __all__ = ["CommittedOffsets", "attach", "expired", "idle_max", "lost", "stalled", "unplaced"]
 
 log = logging.getLogger(__name__)
-_partitioner = DefaultPartitioner()
 MAX_REDRIVES = 3
 
 
@@ -150,11 +149,11 @@ def attach(
 ) -> None:
     """Start the watcher timer on this worker."""
     r = pipe.settings.reliability
-    partitions = list(range(pipe.settings.kafka.partitions))
+    partitions = pipe.settings.kafka.partitions
     status_topic = pipe.names.status
 
     def owned(job_id: str) -> bool:
-        partition = _partitioner(job_id.encode(), partitions, partitions)
+        partition = partition_of(job_id, partitions)
         actives = app.assignor.assigned_actives()
         return any(tp.topic == status_topic and tp.partition == partition for tp in actives)
 

@@ -56,6 +56,7 @@ def create_worker(
         ),
         pool=LanePool(pool, processes),
         metrics=metrics,
+        fold_here=status.LocalFold(app, status_table, partitions),
     )
     # attached downstream first: each stage is handed the topic it writes to
     pinner = pin.create_pinner(pipe)

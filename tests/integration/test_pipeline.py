@@ -12,7 +12,10 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from PIL import Image
+
+from streams.topics import TopicNames, partition_of
 
 from .conftest import ROOT, Lantern
 
@@ -112,6 +115,50 @@ async def test_five_jobs_at_once_all_complete(lantern: Lantern) -> None:
     states = [job["state"] for job, _ in results]
     assert states == ["completed"] * 5, [job.get("error") for job, _ in results]
     assert len({job["result"]["gif_cid"] for job, _ in results}) == 5
+
+
+async def records_of(bootstrap: str, topic: str, partition: int, key: bytes) -> list[Any]:
+    """Every value on ``topic``'s ``partition`` under ``key``, in order, decoded from JSON."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, partition)
+        consumer.assign([tp])
+        await consumer.seek_to_beginning(tp)
+        end = (await consumer.end_offsets([tp]))[tp]
+        values: list[Any] = []
+        while await consumer.position(tp) < end:
+            for record in (await consumer.getmany(tp, timeout_ms=1000)).get(tp, []):
+                if record.key == key and record.value is not None:
+                    values.append(json.loads(record.value))
+        return values
+    finally:
+        await consumer.stop()
+
+
+async def test_the_stages_holding_the_jobs_partition_fold_its_status_in_place(
+    lantern: Lantern,
+) -> None:
+    """The assembler and the pin stage read the job's own partition, as the status table is
+    kept: their reports go into the table directly (its changelog, which the API reads), not
+    through the status topic, which carries only the API's and the split's."""
+    body = {"settings": {}, "options": {"size": 128, "frames": 40}, "wallet": WALLET}
+    async with aiohttp.ClientSession() as http:
+        job_id = await submit(http, lantern.base_url, body)
+        job, _ = await wait_done(http, lantern.base_url, job_id)
+    assert job["state"] == "completed", job
+    names = TopicNames.from_settings(lantern.settings)
+    bootstrap, partition = lantern.settings.kafka.bootstrap, partition_of(job_id, 8)
+    assert lantern.settings.kafka.partitions == 8
+    sent = await records_of(bootstrap, names.status, partition, job_id.encode())
+    folded = await records_of(
+        bootstrap, names.status_changelog, partition, json.dumps(job_id).encode()
+    )
+    assert {event["stage"] for event in sent} == {"api", "split"}, sent
+    steps = [(status["state"], status["stage"]) for status in folded]
+    for step in [("encoding", "assemble"), ("pinning", "assemble"), ("pinning", "pin")]:
+        assert step in steps, steps
+    assert steps[-1] == ("completed", "pin") and folded[-1]["progress"] == 100
 
 
 async def test_original_routes(lantern: Lantern) -> None:

@@ -150,3 +150,13 @@ def test_frame_blocks_travel_through_kafka_unless_told_otherwise() -> None:
     assert disk.blocks_via == "disk"
     with pytest.raises(SettingsEnvError, match=r"LANTERN_STORE_BLOCKS_VIA='nfs'.*kafka, disk"):
         Settings.from_env({"LANTERN_STORE_BLOCKS_VIA": "nfs"})
+
+
+def test_standby_table_copies_are_a_setting_and_never_negative() -> None:
+    from streams.app import create_app
+
+    assert Settings.from_env({}).worker.standby_replicas == 1
+    settings = Settings.from_env({"LANTERN_WORKER_STANDBY_REPLICAS": "0"})
+    assert create_app(settings).conf.table_standby_replicas == 0
+    with pytest.raises(SettingsEnvError, match="LANTERN_WORKER_STANDBY_REPLICAS=-1"):
+        Settings.from_env({"LANTERN_WORKER_STANDBY_REPLICAS": "-1"})

@@ -103,3 +103,24 @@ def test_a_job_whose_queued_status_never_arrived_is_known_from_the_split() -> No
     first = event("rendering", 1, request={"job_id": "j1"}, request_partition=1, request_offset=4)
     status = run(first)
     assert status.request == {"job_id": "j1"} and status.request_offset == 4
+
+
+def test_a_split_report_overtaken_by_the_assemblers_keeps_the_later_step() -> None:
+    """The assembler folds its reports in place; the split's travel through the topic and may
+    come after them: what they carry is kept, the step they name is not taken back."""
+    tick = event("rendering", 31, at=3.0, stage="render", detail="20/100 frames")
+    late = event(
+        "rendering", 1, at=2.0, stage="split", detail="choosing palette",
+        request={"job_id": "j1"}, request_partition=2, request_offset=7, generation=1,
+    )  # fmt: skip
+    status = run(event("queued", 0, stage="api"), tick, late)
+    assert (status.stage, status.detail, status.progress) == ("render", "20/100 frames", 31)
+    assert (status.request, status.request_offset, status.generation) == ({"job_id": "j1"}, 7, 1)
+    assert [entry["stage"] for entry in status.timeline or []] == ["api", "render"]
+
+
+def test_a_retry_notice_of_an_earlier_stage_is_still_told() -> None:
+    notice = "split failed (attempt 1 of 3); retrying in 2.0s"
+    tick = event("rendering", 31, stage="render", detail="20/100 frames")
+    status = run(tick, event("rendering", 0, stage="split", detail=notice))
+    assert (status.stage, status.detail) == ("split", notice)
