@@ -7,9 +7,9 @@ table from its changelog topic (``api/jobs.py``) and applies nothing of its own.
 Events reach the fold two ways. Most go through the ``status`` topic to the agent below. The
 assembler and the pin stage fold theirs in place (``LocalFold``): their input topics are keyed
 by the job, like the status topic, so the worker reading a job's frames or pin request holds
-that job's partition of the table too, and a status event and its trip through the broker
-(two of a job's messages out of three per report) are saved. The table's changelog record is
-written all the same, before the input event is committed (faust flushes its producer first).
+that job's partition of the table too: the status event (one of a report's two records) and
+its read by the agent are saved. The table's changelog record is written all the same, before
+the input event is committed (faust flushes its producer before it commits).
 """
 
 from __future__ import annotations
