@@ -148,8 +148,9 @@ async def test_the_stages_holding_the_jobs_partition_fold_its_status_in_place(
         job, _ = await wait_done(http, lantern.base_url, job_id)
     assert job["state"] == "completed", job
     names = TopicNames.from_settings(lantern.settings)
-    bootstrap, partition = lantern.settings.kafka.bootstrap, partition_of(job_id, 8)
-    assert lantern.settings.kafka.partitions == 8
+    kafka = lantern.settings.kafka
+    bootstrap, partition = kafka.bootstrap, partition_of(job_id, kafka.partitions)
+    assert kafka.partitions == 8
     sent = await records_of(bootstrap, names.status, partition, job_id.encode())
     folded = await records_of(
         bootstrap, names.status_changelog, partition, json.dumps(job_id).encode()
