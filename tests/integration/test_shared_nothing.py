@@ -56,6 +56,7 @@ OPTIONS = {"size": 128, "frames": 40}
 CID_VERSION = 1
 TERMINAL = {"completed", "failed"}
 SLOW_PIN_COLOUR = "#5106ed"  # its first two pins fail: the GIF waits for its pin a while
+COMMIT_INTERVAL_S = 1.0  # streams/app.py's broker_commit_interval
 
 
 @dataclasses.dataclass
@@ -229,6 +230,14 @@ async def assembler_of(stack: Stack, job_id: str, timeout: float) -> Process:
     raise AssertionError(f"job {job_id} not assembled in {timeout}s")
 
 
+async def logged(worker: Process, line: str, timeout: float) -> None:
+    """Wait until ``worker``'s log holds ``line``."""
+    deadline = time.monotonic() + timeout
+    while line not in worker.log.read_text(errors="replace"):
+        assert time.monotonic() < deadline, f"{worker.name} did not log {line!r} in {timeout}s"
+        await asyncio.sleep(0.05)
+
+
 def _states(jobs: dict[str, dict[str, Any]]) -> str:
     return ", ".join(f"{j['state']} {j['progress']}" for j in jobs.values())
 
@@ -265,8 +274,13 @@ async def test_two_workers_sharing_no_path_complete_every_job_even_when_one_is_k
             # kill the worker that assembled the slow-pin job (whose GIF waits there for its
             # third pin, ~12 s later) as soon as another job's frames are coming in. (Jobs this
             # small run nearly one after the other: waiting for several to be part-rendered
-            # at once waited, now and then, until every job had completed.)
+            # at once waited, now and then, until every job had completed.) Not before its
+            # first pin has failed and a commit interval more: killed sooner, the assembler's
+            # "assembled" record may not be on the broker yet, and the survivor, meeting the
+            # job's last frames again, rightly assembles the GIF itself and pins its own copy.
             victim = await assembler_of(stack, ids[0], timeout=60)
+            await logged(victim, f"retrying job={ids[0]} stage=pin attempt=1", timeout=30)
+            await asyncio.sleep(COMMIT_INTERVAL_S)
             assembled = time.monotonic()
             while True:
                 now = await statuses(http, stack.base, ids)
