@@ -11,10 +11,12 @@ with another identical one.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from pinning.cid import validate_cid
@@ -45,18 +47,34 @@ class LocalStore:
 
     def put_file(self, path: str | os.PathLike[str], *, content_type: str) -> str:
         """Store a copy of the file at `path`, reading it once, chunk by chunk; return its CIDv0."""
-        hasher = CidHasher()
         buffer = bytearray(CHUNK_SIZE)
         view = memoryview(buffer)
-        with _TempFile(self.root) as temp, open(path, "rb", buffering=0) as source:
+
+        def chunks(source: io.RawIOBase) -> Iterator[memoryview]:
             while read := source.readinto(buffer):
-                hasher.update(view[:read])
-                temp.file.write(view[:read])
+                yield view[:read]
+
+        with open(path, "rb", buffering=0) as source:
+            cid, _ = self.put_chunks(chunks(source), content_type=content_type)
+        return cid
+
+    def put_chunks(
+        self, chunks: Iterable[bytes | bytearray | memoryview], *, content_type: str
+    ) -> tuple[str, int]:
+        """Store the bytes of ``chunks`` in turn, hashing them as they are written (no copy of
+        the whole in memory): their CIDv0 and size. If ``chunks`` raises, nothing is stored."""
+        hasher = CidHasher()
+        size = 0
+        with _TempFile(self.root) as temp:
+            for chunk in chunks:
+                hasher.update(chunk)
+                temp.file.write(chunk)
+                size += memoryview(chunk).nbytes
             cid = hasher.cid()
             if not self.exists(cid):
                 self._write_metadata(cid, content_type)
                 temp.commit(self._data_path(cid))
-        return cid
+        return cid, size
 
     def alias(self, cid: str, stored: str) -> None:
         """Make the content stored under ``stored`` reachable as ``cid`` too (its CIDv1).

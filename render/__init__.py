@@ -28,6 +28,7 @@ from render.job import (
     plan_palette,
     render_block,
     render_blocks,
+    render_frames,
     render_gif,
 )
 from render.palette import (
@@ -78,6 +79,7 @@ __all__ = [
     "render_block",
     "render_blocks",
     "render_frame",
+    "render_frames",
     "render_gif",
     "sample_indices",
 ]

@@ -12,9 +12,12 @@ frame before each run is rendered twice. The bytes are the same either way:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
+
+import numpy as np
+import numpy.typing as npt
 
 from render.art import render_frame
 from render.encoder import Encoding, FrameEncoder
@@ -31,6 +34,7 @@ __all__ = [
     "plan_palette",
     "render_block",
     "render_blocks",
+    "render_frames",
     "render_gif",
 ]
 
@@ -122,8 +126,15 @@ def _render_run(
 
 def plan_palette(settings: Gen1Settings, options: RenderOptions) -> bytes:
     """Render the sample frames and choose the artwork's palette from them."""
-    indices = sample_indices(options.frames)
-    return choose_palette([render_frame(settings, options, index) for index in indices])
+    return choose_palette(render_frames(settings, options, sample_indices(options.frames)))
+
+
+def render_frames(
+    settings: Gen1Settings, options: RenderOptions, indices: Sequence[int]
+) -> list[npt.NDArray[np.uint8]]:
+    """The RGB frames at ``indices``: `plan_palette`'s samples, or a share of them for a pool
+    (``choose_palette`` of the shares in order gives the same palette)."""
+    return [render_frame(settings, options, index) for index in indices]
 
 
 def render_gif(

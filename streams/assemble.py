@@ -50,7 +50,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache, partial
 from typing import Any
@@ -59,7 +59,7 @@ import faust
 from faust.types import TableT
 
 from lantern.contract import FrameBlock, JobEnded, JobSpec, PinRequest
-from render import assemble_gif, gif_header
+from render import GIF_TRAILER, gif_header
 
 from .blocks import BlockStore, block_of, decode_run, encode_run
 from .errors import PipelineError
@@ -721,18 +721,19 @@ class Applier:
         job_id = spec.job_id
         runs = held_runs(state, self.blocks)  # a KeyError: retried
         started = time.perf_counter()
-        gif = await asyncio.to_thread(_write_gif, self.store, spec, runs)
+        gif_cid, size = await asyncio.to_thread(
+            self.pipe.store.put_chunks, gif_parts(self.store, spec, runs), content_type="image/gif"
+        )
         self.pipe.metrics.encode_seconds.observe(time.perf_counter() - started)
-        self.pipe.metrics.gif_bytes.observe(len(gif))
-        gif_cid = await asyncio.to_thread(self.pipe.store.put, gif, content_type="image/gif")
+        self.pipe.metrics.gif_bytes.observe(size)
         shared = await self._share(job_id, gif_cid)
-        request = PinRequest(spec=spec, gif_cid=gif_cid, gif_size=len(gif), shared_cid=shared)
+        request = PinRequest(spec=spec, gif_cid=gif_cid, gif_size=size, shared_cid=shared)
         await self.pipe.publish(self.out, job_id, request)
-        detail = f"GIF of {len(gif)} bytes"
+        detail = f"GIF of {size} bytes"
         await self.pipe.report(job_id, "pinning", 70, stage="assemble", detail=detail, here=True)
-        log.info("assembled job=%s bytes=%d cid=%s", job_id, len(gif), gif_cid)
+        log.info("assembled job=%s bytes=%d cid=%s", job_id, size, gif_cid)
         self.assemblies[job_id] = state.assembled(
-            gif_cid, len(gif), spec.generation, time.time(), shared_cid=shared
+            gif_cid, size, spec.generation, time.time(), shared_cid=shared
         )
 
     async def _share(self, job_id: str, gif_cid: str) -> str:
@@ -758,18 +759,24 @@ def _lazy_membership(listing: Callable[[], frozenset[int]]) -> Callable[[int], b
     return lambda index: index in once()
 
 
-def _write_gif(store: BlockStore, spec: JobSpec, runs: list[str]) -> bytes:
-    """Header + the blocks of the table's ``runs`` in frame order + trailer, each block checked
-    against its digest (blocking, so in a thread: decodes the carried blocks, reads the others
-    from the block store). PipelineError unless the runs hold exactly the job's frames."""
+def gif_parts(store: BlockStore, spec: JobSpec, runs: list[str]) -> Iterator[bytes]:
+    """The GIF of the table's ``runs``, part by part: header, the blocks in frame order, each
+    checked against its digest as it comes (decoded from the run, or read from the block
+    store), trailer. Blocking, so iterated in a thread, straight into the content store: the
+    whole GIF is never held in memory (a 1024² × 1000 job's is ~260 MB). PipelineError,
+    before the first part, unless the runs hold exactly the job's frames."""
     frames = [item for run in runs for item in decode_run(run)]
     job_id, total = spec.job_id, spec.frames
     if len(frames) != total:
         found = f"{len(frames)} frame blocks recorded for {total} frames"
         raise PipelineError(found, job_id=job_id)
-    header = gif_header(int(spec.options["size"]), bytes.fromhex(spec.palette), loop=0)
-    blocks = (
-        block_of(store, job_id, index, digest, carried)
-        for index, (digest, carried) in enumerate(frames)
-    )
-    return assemble_gif(header, blocks)
+    return _parts(store, spec, frames)
+
+
+def _parts(
+    store: BlockStore, spec: JobSpec, frames: list[tuple[str, str | None]]
+) -> Iterator[bytes]:
+    yield gif_header(int(spec.options["size"]), bytes.fromhex(spec.palette), loop=0)
+    for index, (digest, carried) in enumerate(frames):
+        yield block_of(store, spec.job_id, index, digest, carried)
+    yield GIF_TRAILER

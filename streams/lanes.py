@@ -53,7 +53,8 @@ class LanePool:
 
     def __init__(self, executor: Executor, slots: int) -> None:
         self.executor = executor
-        self.free = max(1, slots)
+        self.slots = max(1, slots)
+        self.free = self.slots
         self._waiting: dict[Lane, deque[asyncio.Future[None]]] = {lane: deque() for lane in Lane}
 
     async def run(self, lane: Lane, fn: Callable[..., R], *args: Any) -> R:
@@ -63,6 +64,10 @@ class LanePool:
             return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
         finally:
             self._release()
+
+    def idle(self) -> int:
+        """How many processes are free, with nothing waiting for one."""
+        return 0 if any(self._waiting.values()) else self.free
 
     def waiting(self, lane: Lane) -> int:
         """How many runs of ``lane`` wait for a slot."""

@@ -7,6 +7,7 @@ import pickle
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -144,3 +145,22 @@ def test_put_that_loses_the_race(store: LocalStore, monkeypatch: pytest.MonkeyPa
     assert store.put(GIF, content_type="image/gif") == cid
     assert store.get(cid) == GIF
     assert sorted(p.name for p in store.root.iterdir()) == [cid, f"{cid}.json"]
+
+
+def test_put_chunks_stores_what_put_would(store: LocalStore, random_bytes: bytes) -> None:
+    data = random_bytes[: 2 * 262_144 + 99]
+    parts = [data[:5], memoryview(data)[5:300_000], bytearray(data[300_000:])]
+    cid, size = store.put_chunks(iter(parts), content_type="image/gif")
+    assert (cid, size) == (compute_cid(data), len(data))
+    assert store.get(cid) == data and store.content_type(cid) == "image/gif"
+    assert store.put(data, content_type="image/gif") == cid
+
+
+def test_put_chunks_that_fail_store_nothing(store: LocalStore) -> None:
+    def parts() -> Iterator[bytes]:
+        yield GIF
+        raise ValueError("frame 3 block does not match its digest")
+
+    with pytest.raises(ValueError, match="frame 3"):
+        store.put_chunks(parts(), content_type="image/gif")
+    assert list(store.root.iterdir()) == []  # no content, no metadata, no temporary file

@@ -12,7 +12,9 @@ import pytest
 
 from lantern.contract import FrameBlock, JobSpec
 from lantern.settings import KafkaSettings
-from render import Gen1Settings, RenderOptions, plan_palette, render_blocks
+from pinning import LocalStore
+from render import Gen1Settings, RenderOptions, plan_palette, render_blocks, render_gif
+from streams.assemble import gif_parts
 from streams.blocks import (
     BlockStore,
     block_of,
@@ -114,3 +116,40 @@ def test_the_largest_run_any_job_can_send_fits_in_one_kafka_message() -> None:
     # the assembler's table entry for the run is no larger than the event
     entry = encode_run(event.digests, event.blocks or [])
     assert len(entry) < size
+
+
+def _job(settings: Gen1Settings, options: RenderOptions, palette: bytes) -> JobSpec:
+    return JobSpec(
+        job_id=JOB, settings=settings.to_dict(), options=options.to_dict(), wallet="0x",
+        palette=palette.hex(), submitted_at=0.0,
+    )  # fmt: skip
+
+
+def test_the_gif_is_stored_from_its_runs_as_the_one_rendered_in_process(tmp_path: Path) -> None:
+    settings, options = Gen1Settings(), RenderOptions(size=64, frames=6)
+    palette = plan_palette(settings, options)
+    digests, carried = render_carried(settings, options, palette, 0, 3)
+    on_disk = render_to_store(tmp_path / "blocks", JOB, settings, options, palette, 3, 6)
+    runs = [encode_run(digests, carried), encode_run(on_disk, ())]  # one each way
+    store = LocalStore(tmp_path / "store")
+    job = _job(settings, options, palette)
+    cid, size = store.put_chunks(
+        gif_parts(BlockStore(tmp_path / "blocks"), job, runs), content_type="image/gif"
+    )
+    expected = render_gif(settings, options)
+    assert store.get(cid) == expected and size == len(expected)
+
+
+def test_a_gif_with_a_damaged_block_is_not_stored(tmp_path: Path) -> None:
+    settings, options = Gen1Settings(), RenderOptions(size=64, frames=6)
+    palette = plan_palette(settings, options)
+    blocks = BlockStore(tmp_path / "blocks")
+    digests = render_to_store(blocks.root, JOB, settings, options, palette, 0, 6)
+    blocks.path(JOB, 4).write_bytes(b"\x21\xf9\x04 not the block")
+    store = LocalStore(tmp_path / "store")
+    parts = gif_parts(blocks, _job(settings, options, palette), [encode_run(digests, ())])
+    with pytest.raises(PipelineError, match="frame 4"):
+        store.put_chunks(parts, content_type="image/gif")
+    assert list(store.root.iterdir()) == []
+    with pytest.raises(PipelineError, match="5 frame blocks recorded for 6 frames"):
+        gif_parts(blocks, _job(settings, options, palette), [encode_run(digests[:5], ())])

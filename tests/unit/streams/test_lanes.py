@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
 from lantern.settings import WorkerSettings
-from render import RenderOptions
+from render import Gen1Settings, RenderOptions, plan_palette
 from streams.lanes import Lane, LanePool, frames_per_task, lane_of
-from streams.split import BUSY_BEHIND, TaskSpread, task_frames
+from streams.split import BUSY_BEHIND, TaskSpread, _plan_palette, task_frames
 
 
 def test_large_jobs_go_bulk() -> None:
@@ -109,3 +112,33 @@ def test_each_splitter_spreads_tasks_evenly_whatever_partitions_each_worker_hold
 def test_a_task_spread_needs_a_partition() -> None:
     with pytest.raises(ValueError, match="at least one partition"):
         TaskSpread(0)
+
+
+@dataclass
+class Runs:
+    """What ``_plan_palette`` asks of the Pipeline: its pool, and runs in it (named here)."""
+
+    pool: LanePool
+    names: list[str] = field(default_factory=list)
+
+    async def run(self, fn: Callable[..., Any], *args: Any, lane: Lane) -> Any:
+        self.names.append(fn.__name__)
+        return await self.pool.run(lane, fn, *args)
+
+
+async def test_a_palette_is_planned_over_idle_processes_and_in_one_run_when_busy() -> None:
+    settings, options = Gen1Settings(), RenderOptions(size=96, frames=12)
+    expected = plan_palette(settings, options)
+    with ProcessPoolExecutor(max_workers=2) as executor:
+        idle = Runs(LanePool(executor, slots=2))
+        assert await _plan_palette(idle, settings, options, Lane.LIVE) == expected  # type: ignore[arg-type]
+        # two shares of the four sample frames at once, then the choice
+        assert idle.names == ["render_frames", "render_frames", "choose_palette"]
+        assert idle.pool.idle() == 2
+        busy = Runs(LanePool(executor, slots=2))
+        holding = asyncio.create_task(busy.pool.run(Lane.BULK, time.sleep, 0.5))
+        await asyncio.sleep(0.05)
+        assert busy.pool.idle() == 1
+        assert await _plan_palette(busy, settings, options, Lane.LIVE) == expected  # type: ignore[arg-type]
+        assert busy.names == ["plan_palette"]
+        await holding
