@@ -160,3 +160,11 @@ def test_standby_table_copies_are_a_setting_and_never_negative() -> None:
     assert create_app(settings).conf.table_standby_replicas == 0
     with pytest.raises(SettingsEnvError, match="LANTERN_WORKER_STANDBY_REPLICAS=-1"):
         Settings.from_env({"LANTERN_WORKER_STANDBY_REPLICAS": "-1"})
+
+
+def test_standby_catch_up_defaults_to_two_seconds_and_refuses_a_negative() -> None:
+    assert Settings.from_env({}).worker.standby_catchup_s == 2.0
+    settings = Settings.from_env({"LANTERN_WORKER_STANDBY_CATCHUP_S": "0"})
+    assert settings.worker.standby_catchup_s == 0  # record by record, as faust reads them
+    with pytest.raises(SettingsEnvError, match=r"LANTERN_WORKER_STANDBY_CATCHUP_S=-0\.5"):
+        Settings.from_env({"LANTERN_WORKER_STANDBY_CATCHUP_S": "-0.5"})

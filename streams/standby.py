@@ -1,0 +1,121 @@
+"""Standby table copies brought up to date in batches, not record by record.
+
+faust keeps each table's standby copy current by fetching its changelog partitions with the
+worker's stream partitions. A fetch returns as soon as any partition it names has a record, so
+every changelog record the other worker writes (a status, an assembly state) wakes this
+worker's consumer for a whole fetch, which names every partition it holds: measured, the
+standby copies were about a third of the pipeline's load-dependent cost (bench/RESULTS.md).
+
+Here the standby partitions are paused in the consumer between catch-ups: every
+``LANTERN_WORKER_STANDBY_CATCHUP_S`` seconds they are resumed for one fetch's worth of time and
+read to where the other worker's writes stand, then paused again. A copy is then at most that
+many seconds behind; a worker taking its partition over reads those records first, as it
+would read the rest of the changelog without a copy (milliseconds, not the minutes of a full
+replay). Table recovery is left alone: nothing is paused while a rebalance or recovery is under
+way, every pause is undone at the next catch-up whatever happened in between, and a new
+assignment starts unpaused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, cast
+
+import faust
+from aiokafka.structs import TopicPartition
+from faust.types import TP
+
+__all__ = ["attach"]
+
+log = logging.getLogger(__name__)
+
+# how long the standby partitions stay resumed: a fetch that finds records returns at once, and
+# the consumer hands them over within milliseconds
+CATCH_UP_WINDOW_S = 0.25
+
+
+def attach(app: faust.App, every: float) -> None:
+    """Pause the standby changelog partitions between catch-ups every ``every`` seconds (0:
+    never paused, as faust keeps them)."""
+    if every <= 0:
+        return
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def catch_up_standbys() -> None:
+        batches = StandbyBatches(app)
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await batches.resume()
+                await asyncio.sleep(CATCH_UP_WINDOW_S)
+                await batches.pause()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # never stop catching up: a pause must always be undone
+                log.warning("standby catch-up: %s", exc)
+
+
+class StandbyBatches:
+    """Pauses and resumes the standby partitions in the consumer itself (faust runs aiokafka in a
+    thread of its own: the calls are made there), and remembers what it paused."""
+
+    def __init__(self, app: faust.App) -> None:
+        self.app = app
+        self.paused: set[TP] = set()
+
+    def standbys(self) -> set[TP]:
+        """The standby partitions to pause now: none while a rebalance or recovery is under way."""
+        recovery: Any = cast(Any, self.app.tables).recovery
+        if self.app.rebalancing or recovery.in_recovery or not recovery.completed.is_set():
+            return set()
+        return set(recovery.standby_tps) - set(recovery.active_tps)
+
+    async def pause(self) -> None:
+        wanted = self.standbys()
+        if wanted:
+            self.paused |= await self._in_consumer(_pause, wanted)
+
+    async def resume(self) -> None:
+        if self.paused:
+            await self._in_consumer(_resume, self.paused)
+            self.paused = set()
+
+    async def _in_consumer(self, action: Any, tps: set[TP]) -> set[TP]:
+        thread = self.app.consumer._thread  # type: ignore[attr-defined]
+        done: set[TP] = await thread.call_thread(action, thread, tps, self.app)
+        return done
+
+
+async def _pause(thread: Any, tps: set[TP], app: faust.App) -> set[TP]:
+    """In the consumer's thread: pause those of ``tps`` that are still standby partitions of the
+    current assignment (checked here, where the assignment changes) and have been read to the
+    end the broker last reported. A copy still catching up (a worker that has just joined reads
+    the whole changelog) is left to read on: a takeover must find it current."""
+    consumer = thread._ensure_consumer()
+    recovery: Any = cast(Any, app.tables).recovery
+    if app.rebalancing or recovery.in_recovery:
+        return set()
+    assigned = consumer.assignment()
+    still = set()
+    for tp in tps:
+        if tp not in assigned or tp not in recovery.standby_tps:
+            continue
+        partition = TopicPartition(tp.topic, tp.partition)
+        end = consumer.highwater(partition)
+        if end is not None and await consumer.position(partition) >= end:
+            still.add(tp)
+    if still:
+        consumer.pause(*(TopicPartition(tp.topic, tp.partition) for tp in still))
+    return still
+
+
+async def _resume(thread: Any, tps: set[TP], app: faust.App) -> set[TP]:
+    """In the consumer's thread: resume those of ``tps`` still assigned (a new assignment starts
+    unpaused)."""
+    consumer = thread._ensure_consumer()
+    assigned = consumer.assignment()
+    back = {tp for tp in tps if tp in assigned}
+    if back:
+        consumer.resume(*(TopicPartition(tp.topic, tp.partition) for tp in back))
+    return back
