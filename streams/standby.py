@@ -102,8 +102,8 @@ async def _pause(thread: Any, tps: set[TP], app: faust.App) -> set[TP]:
         if tp not in assigned or tp not in recovery.standby_tps:
             continue
         partition = TopicPartition(tp.topic, tp.partition)
-        end = consumer.highwater(partition)
-        if end is not None and await consumer.position(partition) >= end:
+        end, read = consumer.highwater(partition), _read_to(consumer, partition)
+        if end is not None and read is not None and read >= end:
             still.add(tp)
     if still:
         consumer.pause(*(TopicPartition(tp.topic, tp.partition) for tp in still))
@@ -119,3 +119,10 @@ async def _resume(thread: Any, tps: set[TP], app: faust.App) -> set[TP]:
     if back:
         consumer.resume(*(TopicPartition(tp.topic, tp.partition) for tp in back))
     return back
+
+
+def _read_to(consumer: Any, partition: TopicPartition) -> int | None:
+    """The offset the consumer will read next from ``partition``, None if it has none yet
+    (aiokafka's ``position`` would wait for one, holding up the consumer's thread)."""
+    state = consumer._subscription._assigned_state(partition)
+    return int(state.position) if state.has_valid_position else None

@@ -14,15 +14,15 @@ from aiokafka.structs import TopicPartition
 
 from streams.standby import StandbyBatches
 
-STATUS = [TopicPartition("lantern-job-status-changelog", p) for p in range(4)]
+STATUS = [TopicPartition("lantern-job-status-changelog", p) for p in range(5)]
 FRAMES = TopicPartition("lantern.frames", 0)
 
 
 @dataclass
 class Consumer:
     assigned: set[TopicPartition]
-    ends: dict[TopicPartition, int]
-    read: dict[TopicPartition, int]
+    ends: dict[TopicPartition, int | None]
+    read: dict[TopicPartition, int | None]
     paused: set[TopicPartition] = field(default_factory=set)
 
     def assignment(self) -> set[TopicPartition]:
@@ -31,8 +31,13 @@ class Consumer:
     def highwater(self, tp: TopicPartition) -> int | None:
         return self.ends.get(tp)
 
-    async def position(self, tp: TopicPartition) -> int:
-        return self.read[tp]
+    @property
+    def _subscription(self) -> Any:  # where aiokafka keeps each partition's read position
+        def state(tp: TopicPartition) -> Any:
+            read = self.read.get(tp)
+            return SimpleNamespace(has_valid_position=read is not None, position=read)
+
+        return SimpleNamespace(_assigned_state=state)
 
     def pause(self, *tps: TopicPartition) -> None:
         assert all(type(tp) is TopicPartition for tp in tps)  # aiokafka refuses faust's TP
@@ -67,16 +72,19 @@ def app(consumer: Consumer, standby: set[TopicPartition]) -> Any:
 
 
 def consumer() -> Consumer:
-    ends = {tp: 10 for tp in STATUS}
-    read = {**ends, STATUS[3]: 4}  # the last copy is still reading its changelog
-    return Consumer(assigned={*STATUS, FRAMES}, ends={**ends, STATUS[2]: None}, read=read)  # type: ignore[dict-item]
+    ends: dict[TopicPartition, int | None] = {tp: 10 for tp in STATUS}
+    read: dict[TopicPartition, int | None] = {**ends, STATUS[3]: 4}  # still reading its changelog
+    ends[STATUS[2]] = None  # nothing fetched yet
+    read[STATUS[4]] = None  # no position yet
+    return Consumer(assigned={*STATUS, FRAMES}, ends=ends, read=read)
 
 
 async def test_only_copies_read_to_the_end_are_paused_and_a_resume_undoes_exactly_those() -> None:
     kafka = consumer()
     batches = StandbyBatches(app(kafka, set(STATUS)))
     await batches.pause()
-    # STATUS[2]: no end reported yet; STATUS[3]: behind; the stream partition: never
+    # STATUS[2]: no end reported yet; STATUS[3]: behind; STATUS[4]: no position; the stream
+    # partition: never
     assert kafka.paused == {STATUS[0], STATUS[1]}
     await batches.resume()
     assert kafka.paused == set() and batches.paused == set()
