@@ -53,8 +53,7 @@ class LanePool:
 
     def __init__(self, executor: Executor, slots: int) -> None:
         self.executor = executor
-        self.slots = max(1, slots)
-        self.free = self.slots
+        self.free = max(1, slots)
         self._waiting: dict[Lane, deque[asyncio.Future[None]]] = {lane: deque() for lane in Lane}
 
     async def run(self, lane: Lane, fn: Callable[..., R], *args: Any) -> R:

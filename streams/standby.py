@@ -64,17 +64,10 @@ class StandbyBatches:
         self.app = app
         self.paused: set[TP] = set()
 
-    def standbys(self) -> set[TP]:
-        """The standby partitions to pause now: none while a rebalance or recovery is under way."""
-        recovery: Any = cast(Any, self.app.tables).recovery
-        if self.app.rebalancing or recovery.in_recovery or not recovery.completed.is_set():
-            return set()
-        return set(recovery.standby_tps) - set(recovery.active_tps)
-
     async def pause(self) -> None:
-        wanted = self.standbys()
-        if wanted:
-            self.paused |= await self._in_consumer(_pause, wanted)
+        recovery: Any = cast(Any, self.app.tables).recovery
+        if recovery.standby_tps:  # a lone worker holds none
+            self.paused |= await self._in_consumer(_pause, set(recovery.standby_tps))
 
     async def resume(self) -> None:
         if self.paused:
@@ -88,25 +81,20 @@ class StandbyBatches:
 
 
 async def _pause(thread: Any, tps: set[TP], app: faust.App) -> set[TP]:
-    """In the consumer's thread: pause those of ``tps`` that are still standby partitions of the
-    current assignment (checked here, where the assignment changes) and have been read to the
-    end the broker last reported. A copy still catching up (a worker that has just joined reads
-    the whole changelog) is left to read on: a takeover must find it current."""
+    """In the consumer's thread, where the assignment changes: pause those of ``tps`` that are
+    still standby partitions of the current assignment and have been read to the end the broker
+    last reported; none while a rebalance or recovery is under way. A copy still catching up (a
+    worker that has just joined reads the whole changelog) is left to read on: a takeover must
+    find it current."""
     consumer = thread._ensure_consumer()
     recovery: Any = cast(Any, app.tables).recovery
-    if app.rebalancing or recovery.in_recovery:
+    if app.rebalancing or recovery.in_recovery or not recovery.completed.is_set():
         return set()
     assigned = consumer.assignment()
-    still = set()
-    for tp in tps:
-        if tp not in assigned or tp not in recovery.standby_tps:
-            continue
-        partition = TopicPartition(tp.topic, tp.partition)
-        end, read = consumer.highwater(partition), _read_to(consumer, partition)
-        if end is not None and read is not None and read >= end:
-            still.add(tp)
+    standby = set(recovery.standby_tps) - set(recovery.active_tps)
+    still = {tp for tp in tps if tp in assigned and tp in standby and _read_to_end(consumer, tp)}
     if still:
-        consumer.pause(*(TopicPartition(tp.topic, tp.partition) for tp in still))
+        consumer.pause(*map(_kafka, still))
     return still
 
 
@@ -117,12 +105,19 @@ async def _resume(thread: Any, tps: set[TP], app: faust.App) -> set[TP]:
     assigned = consumer.assignment()
     back = {tp for tp in tps if tp in assigned}
     if back:
-        consumer.resume(*(TopicPartition(tp.topic, tp.partition) for tp in back))
+        consumer.resume(*map(_kafka, back))
     return back
 
 
-def _read_to(consumer: Any, partition: TopicPartition) -> int | None:
-    """The offset the consumer will read next from ``partition``, None if it has none yet
-    (aiokafka's ``position`` would wait for one, holding up the consumer's thread)."""
-    state = consumer._subscription._assigned_state(partition)
-    return int(state.position) if state.has_valid_position else None
+def _kafka(tp: TP) -> TopicPartition:
+    """aiokafka's own tuple for ``tp`` (its pause and resume refuse faust's)."""
+    return TopicPartition(tp.topic, tp.partition)
+
+
+def _read_to_end(consumer: Any, tp: TP) -> bool:
+    """Whether the consumer has read ``tp`` to the end the broker last reported. Its position is
+    read from the partition's state: aiokafka's ``position`` would wait for one, holding up the
+    consumer's thread."""
+    partition = _kafka(tp)
+    end, state = consumer.highwater(partition), consumer._subscription._assigned_state(partition)
+    return end is not None and state.has_valid_position and state.position >= end

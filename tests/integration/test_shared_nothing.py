@@ -219,23 +219,15 @@ async def check_gifs(
         assert node_pins(node, cid) and node_pins(node, result["metadata_cid"])
 
 
-async def assembler_of(stack: Stack, job_id: str, timeout: float) -> Process:
-    """The worker whose log says it assembled ``job_id``, as soon as one does."""
+async def first_to_log(workers: list[Process], line: str, timeout: float) -> Process:
+    """The first of ``workers`` whose log holds ``line``, as soon as one does."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for worker in stack.workers:
-            if f"assembled job={job_id}" in worker.log.read_text(errors="replace"):
+        for worker in workers:
+            if line in worker.log.read_text(errors="replace"):
                 return worker
         await asyncio.sleep(0.05)
-    raise AssertionError(f"job {job_id} not assembled in {timeout}s")
-
-
-async def logged(worker: Process, line: str, timeout: float) -> None:
-    """Wait until ``worker``'s log holds ``line``."""
-    deadline = time.monotonic() + timeout
-    while line not in worker.log.read_text(errors="replace"):
-        assert time.monotonic() < deadline, f"{worker.name} did not log {line!r} in {timeout}s"
-        await asyncio.sleep(0.05)
+    raise AssertionError(f"no worker logged {line!r} in {timeout}s")
 
 
 def _states(jobs: dict[str, dict[str, Any]]) -> str:
@@ -278,8 +270,8 @@ async def test_two_workers_sharing_no_path_complete_every_job_even_when_one_is_k
             # first pin has failed and a commit interval more: killed sooner, the assembler's
             # "assembled" record may not be on the broker yet, and the survivor, meeting the
             # job's last frames again, rightly assembles the GIF itself and pins its own copy.
-            victim = await assembler_of(stack, ids[0], timeout=60)
-            await logged(victim, f"retrying job={ids[0]} stage=pin attempt=1", timeout=30)
+            victim = await first_to_log(stack.workers, f"assembled job={ids[0]}", timeout=60)
+            await first_to_log([victim], f"retrying job={ids[0]} stage=pin attempt=1", timeout=30)
             await asyncio.sleep(COMMIT_INTERVAL_S)
             assembled = time.monotonic()
             while True:
