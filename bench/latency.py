@@ -1,14 +1,22 @@
-"""POST → completed latency of default jobs, one at a time, against a real Lantern.
+"""POST → completed latency of default jobs, one at a time, against the same artworks rendered
+in-process, in one run.
 
-    .venv/bin/python bench/latency.py              # starts its own `lantern up` in a temp dir
+    .venv/bin/python bench/latency.py                 # its own `lantern up` in a temp dir
+    .venv/bin/python bench/latency.py --workers 2     # two workers, one render process each
     .venv/bin/python bench/latency.py --url http://127.0.0.1:8080 --jobs 5
 
-Prints each job's latency and the median; also the time to the first progress beyond `queued`.
+Each job is followed on its event stream, as the creator page does: the time is the moment
+`completed` arrives, and no polling loop shares the cores with the job. After each job the
+same artwork is rendered and encoded in this process's own 2-process pool (`render_gif`, no
+broker), with the stack idle: the two alternate, so both see the machine in the same minutes.
+Prints each pair, the medians and their ratio, and the time to the first progress beyond
+`queued`.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import shutil
@@ -21,10 +29,14 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
+
+import aiohttp
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from render import Gen1Settings, RenderOptions, render_gif  # noqa: E402
 from streams.broker import free_port  # noqa: E402
 
 WALLET = "0x52908400098527886E0F7030069857D2E4169EE7"
@@ -38,19 +50,38 @@ def request(url: str, body: dict[str, object] | None = None) -> dict[str, object
         return answer
 
 
-def one_job(base: str, body: dict[str, object]) -> tuple[float, float]:
+async def follow(
+    http: aiohttp.ClientSession, base: str, body: dict[str, Any]
+) -> tuple[float, float]:
+    """Submit, then read the job's event stream to `completed`: (seconds to it, seconds to the
+    first state beyond `queued`)."""
     started = time.perf_counter()
-    job_id = request(f"{base}/api/v1/mints", body)["job_id"]
+    async with http.post(f"{base}/api/v1/mints", json=body) as response:
+        if response.status != 202:
+            raise SystemExit(f"refused {response.status}: {await response.text()}")
+        job_id = (await response.json())["job_id"]
     first = 0.0
-    while True:
-        job = request(f"{base}/api/v1/jobs/{job_id}")
-        if not first and job["state"] != "queued":
-            first = time.perf_counter() - started
-        if job["state"] in ("completed", "failed"):
+    async with http.get(f"{base}/api/v1/jobs/{job_id}/events") as response:
+        async for raw in response.content:
+            line = raw.decode().strip()
+            if not line.startswith("data:"):
+                continue
+            job = json.loads(line[5:])
+            if not first and job["state"] != "queued":
+                first = time.perf_counter() - started
             if job["state"] == "failed":
                 raise SystemExit(f"job failed: {job.get('error')}")
-            return time.perf_counter() - started, first
-        time.sleep(0.05)
+            if job["state"] == "completed":
+                return time.perf_counter() - started, first
+    raise SystemExit(f"event stream of {job_id} ended before the job did")
+
+
+def in_process(settings: dict[str, Any]) -> float:
+    """Seconds to render and encode the artwork with a fresh 2-process pool, as `render_gif`
+    does for a caller with no pipeline."""
+    started = time.perf_counter()
+    render_gif(Gen1Settings.from_dict(settings), RenderOptions.from_dict({}), processes=2)
+    return time.perf_counter() - started
 
 
 def wait_ready(base: str, proc: subprocess.Popen[bytes] | None, timeout: float = 180) -> None:
@@ -66,9 +97,33 @@ def wait_ready(base: str, proc: subprocess.Popen[bytes] | None, timeout: float =
     raise SystemExit("not ready")
 
 
+async def measure(base: str, jobs: int, warmup: int) -> list[tuple[float, float, float]]:
+    """(pipeline, first progress, in-process) for each artwork, alternating."""
+    timeout = aiohttp.ClientTimeout(total=120)
+    async with aiohttp.ClientSession(timeout=timeout) as http:
+        for i in range(warmup):
+            settings = {"contour": {"levels": 3 + i}}
+            await follow(http, base, {"settings": settings, "wallet": WALLET})
+            in_process(settings)
+        results = []
+        for i in range(jobs):
+            # distinct settings per job, so no cache or identical-CID shortcut is measured
+            settings = {"flowFields": {"lineLength": 20 + i}}
+            total, first = await follow(http, base, {"settings": settings, "wallet": WALLET})
+            alone = in_process(settings)
+            results.append((total, first, alone))
+            print(
+                f"job {i + 1}: {total:.2f}s to completed ({first:.2f}s to first progress), "
+                f"in-process {alone:.2f}s: {total / alone:.2f}x",
+                flush=True,
+            )
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", help="a running Lantern; default: start one")
+    parser.add_argument("--workers", type=int, default=1, help="workers of the stack started")
     parser.add_argument("--jobs", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=1)
     args = parser.parse_args()
@@ -81,12 +136,17 @@ def main() -> None:
             **os.environ,
             "LANTERN_KAFKA_DATA_DIR": str(tmp / "kafka"),
             "LANTERN_STORE_ROOT": str(tmp / "ipfs"),
+            "LANTERN_CHAIN_DATA_DIR": str(tmp / "chain"),
             "LANTERN_API_PORT": str(port),
             "LANTERN_KAFKA_BOOTSTRAP": "",
         }
         log = (tmp / "up.log").open("wb")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "lantern", "--loglevel", "warning", "up"],
+            [
+                sys.executable,
+                *("-m", "lantern", "--loglevel", "warning", "up"),
+                *("--workers", str(args.workers)),
+            ],
             env=env,
             cwd=ROOT,
             stdout=log,
@@ -95,20 +155,16 @@ def main() -> None:
         base = f"http://127.0.0.1:{port}"
     try:
         wait_ready(base, proc)
-        time.sleep(2)  # let the worker finish joining its groups
-        for i in range(args.warmup):
-            one_job(base, {"settings": {"contour": {"levels": 3 + i}}, "wallet": WALLET})
-        results = []
-        for i in range(args.jobs):
-            # distinct settings per job, so no cache or identical-CID shortcut is measured
-            body = {"settings": {"flowFields": {"lineLength": 20 + i}}, "wallet": WALLET}
-            total, first = one_job(base, body)
-            results.append(total)
-            print(f"job {i + 1}: {total:.2f}s to completed ({first:.2f}s to first progress)")
+        time.sleep(2 + 3 * (args.workers - 1))  # let the workers finish joining their groups
+        results = asyncio.run(measure(base, args.jobs, args.warmup))
+        pipeline = statistics.median(r[0] for r in results)
+        alone = statistics.median(r[2] for r in results)
         print(
-            f"median POST→completed over {args.jobs} default jobs (512², 100 frames): "
-            f"{statistics.median(results):.2f}s (min {min(results):.2f}s, "
-            f"max {max(results):.2f}s)"
+            f"median POST→completed over {args.jobs} default jobs (512², 100 frames), "
+            f"{args.workers} worker(s): {pipeline:.2f}s (min {min(r[0] for r in results):.2f}s, "
+            f"max {max(r[0] for r in results):.2f}s); in-process, 2 processes: {alone:.2f}s "
+            f"(min {min(r[2] for r in results):.2f}s, max {max(r[2] for r in results):.2f}s); "
+            f"ratio of medians {pipeline / alone:.2f}x"
         )
     finally:
         if proc is not None:

@@ -252,19 +252,23 @@ class WorkerSettings:
     # changelog record read again, ~0.035 CPU-s a default job with two workers (README "What
     # to size"). 0 for the most throughput where failover may take longer.
     standby_replicas: int = 1
-    # seconds between the standby copies' catch-ups (streams/standby.py): a copy is read in
-    # batches, at most this far behind, instead of every changelog record waking the consumer;
-    # 0 reads them record by record, as faust does
+    # seconds between the standby copies' catch-ups (streams/catchup.py): a copy is read in
+    # batches, a few seconds behind at most, instead of every changelog record waking the
+    # consumer; 0 reads them record by record, as faust does
     standby_catchup_s: float = 2.0
+    # … and the quiet topics' (retries, bulk tasks, the chain's events): a record there waits
+    # up to this long more when the topic was idle; 0 reads them record by record
+    quiet_catchup_s: float = 1.0
     web_port: int = 0  # faust's own web server; 0 disables it
     metrics_port: int = 0  # Prometheus metrics of this worker; 0 disables them
     loglevel: str = "info"
 
     def __post_init__(self) -> None:
-        if self.standby_catchup_s < 0:
-            raise SettingsEnvError(
-                f"{PREFIX}WORKER_STANDBY_CATCHUP_S={self.standby_catchup_s} must be 0 or more"
-            )
+        for name in ("standby_catchup_s", "quiet_catchup_s"):
+            if getattr(self, name) < 0:
+                raise SettingsEnvError(
+                    f"{PREFIX}WORKER_{name.upper()}={getattr(self, name)} must be 0 or more"
+                )
         if self.standby_replicas < 0:
             raise SettingsEnvError(
                 f"{PREFIX}WORKER_STANDBY_REPLICAS={self.standby_replicas} must be 0 or more"

@@ -25,7 +25,7 @@ from lantern.tracing import setup_tracing
 from monitoring.metrics import PoolCpuCollector, WorkerMetrics
 from pinning.store import LocalStore
 
-from . import assemble, chain, chain_watch, pin, rendering, retry, split, standby, status, watch
+from . import assemble, catchup, chain, chain_watch, pin, rendering, retry, split, status, watch
 from .app import create_app
 from .lanes import Lane, LanePool
 from .pipeline import Pipeline
@@ -68,7 +68,8 @@ def create_worker(
     tasks = {lane: rendering.attach(app, pipe, frames_topic, lane) for lane in Lane}
     requests_topic = split.attach(app, pipe, out=tasks)
     watch.attach(app, pipe, status_table, requests_topic)
-    standby.attach(app, settings.worker.standby_catchup_s)
+    w = settings.worker
+    catchup.attach(app, w.standby_catchup_s, w.quiet_catchup_s, catchup.quiet_topics(names))
 
     async def count_rebalance(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         metrics.rebalances.inc()

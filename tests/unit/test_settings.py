@@ -168,3 +168,11 @@ def test_standby_catch_up_defaults_to_two_seconds_and_refuses_a_negative() -> No
     assert settings.worker.standby_catchup_s == 0  # record by record, as faust reads them
     with pytest.raises(SettingsEnvError, match=r"LANTERN_WORKER_STANDBY_CATCHUP_S=-0\.5"):
         Settings.from_env({"LANTERN_WORKER_STANDBY_CATCHUP_S": "-0.5"})
+
+
+def test_quiet_topics_catch_up_defaults_to_one_second_and_refuses_a_negative() -> None:
+    assert Settings.from_env({}).worker.quiet_catchup_s == 1.0
+    settings = Settings.from_env({"LANTERN_WORKER_QUIET_CATCHUP_S": "0"})
+    assert settings.worker.quiet_catchup_s == 0
+    with pytest.raises(SettingsEnvError, match=r"LANTERN_WORKER_QUIET_CATCHUP_S=-1\.0"):
+        Settings.from_env({"LANTERN_WORKER_QUIET_CATCHUP_S": "-1"})
