@@ -1,31 +1,35 @@
-"""Partitions read in batches, not record by record: standby table copies and quiet topics.
+"""Partitions kept out of the worker's fetches: standby copies and quiet topics read in
+batches, the active tables' changelogs held paused between recoveries.
 
 A worker's consumer fetches every partition it holds in one request, and a fetch returns as
 soon as any of them has a record, so every record on any of them wakes the worker (and the
 broker) for a whole fetch, and every fetch names every partition: measured, the standby copies
 were about a third of the pipeline's load-dependent cost, and a worker's CPU a job grows with
-the partitions it holds (bench/RESULTS.md). Two kinds of partition need no record the moment it
-is written:
+the partitions it holds (bench/RESULTS.md). Three kinds of partition need no record the moment
+it is written:
 
 - standby copies of the tables (the other worker's status and assembly records): read every
   ``LANTERN_WORKER_STANDBY_CATCHUP_S`` (2 s);
-- the quiet topics (``QUIET_TOPICS``: retries, which wait seconds anyway; the bulk lane's
+- the quiet topics (``quiet_topics``: retries, which wait seconds anyway; the bulk lane's
   tasks; the chain's events, place and token updates): read every
-  ``LANTERN_WORKER_QUIET_CATCHUP_S`` (1 s).
+  ``LANTERN_WORKER_QUIET_CATCHUP_S`` (1 s);
+- the changelogs of the tables' active partitions, which faust reads only to recover a table
+  (``HeldChangelogs``): held paused until the next rebalance.
 
-Such a partition, once the broker has reported its end since it was last resumed and the
-consumer has read to that end, is paused in the consumer; every interval the paused ones are
-resumed and stay so until a fetch has named them and they are read to the end again (under
-load that is one fetch; idle, the fetch in flight may first wait its 1.5 s). A partition with
-records waiting is never paused, so a bulk job's tasks or a burst of retries are read as fast
-as without this. A copy is then a few seconds behind at most; a worker taking its partition
-over reads those records first, as it would read the rest of the changelog without a copy.
+A partition of the first two kinds, once the broker has reported its end since it was last
+resumed and the consumer has read to that end, is paused in the consumer; every interval the
+paused ones are resumed and stay so until a fetch has named them and they are read to the end
+again (under load that is one fetch; idle, the fetch in flight may first wait its 1.5 s). A
+partition with records waiting is never paused, so a bulk job's tasks or a burst of retries
+are read as fast as without this. A copy is then a few seconds behind at most; a worker taking
+its partition over reads those records first, as it would read the rest of the changelog
+without a copy.
 
 Rebalances and table recovery are left alone: nothing is paused while one is under way; a
-standby partition paused before one is resumed at the next catch-up whatever happened; a
-stream partition is resumed only after the recovery (faust seeks stream partitions before
-resuming them, streams/resume.py), and one that a new assignment has already unpaused is
-forgotten.
+standby partition paused before one is resumed at the next catch-up whatever happened, an
+active changelog at once; a stream partition is resumed only after the recovery (faust seeks
+stream partitions before resuming them, streams/resume.py), and one that a new assignment has
+already unpaused is forgotten.
 """
 
 from __future__ import annotations
@@ -59,15 +63,14 @@ def quiet_topics(names: TopicNames) -> frozenset[str]:
 
 
 def attach(app: faust.App, standby_every: float, quiet_every: float, quiet: frozenset[str]) -> None:
-    """Read the standby copies every ``standby_every`` seconds and the ``quiet`` topics every
-    ``quiet_every`` (0: record by record, as faust reads them)."""
-    kinds = []
+    """Hold the active changelogs paused between recoveries; read the standby copies every
+    ``standby_every`` seconds and the ``quiet`` topics every ``quiet_every`` (0: record by
+    record, as faust reads them)."""
+    kinds: list[Batches | HeldChangelogs] = [HeldChangelogs(app)]
     if standby_every > 0:
         kinds.append(Batches(app, standby_every, _standby, streams=False))
     if quiet_every > 0 and quiet:
         kinds.append(Batches(app, quiet_every, partial(_of_topics, quiet), streams=True))
-    if not kinds:
-        return
 
     @app.task  # type: ignore[untyped-decorator]
     async def catch_up() -> None:
@@ -131,6 +134,46 @@ class Batches:
         thread = self.app.consumer._thread  # type: ignore[attr-defined]
         done: set[TP] = await thread.call_thread(action, thread, self.app, *args)
         return done
+
+
+class HeldChangelogs:
+    """The changelogs of the tables' active partitions, held paused in the consumer between
+    recoveries. faust reads them only to recover a table and afterwards pauses them in its own
+    bookkeeping alone, so aiokafka goes on fetching them: every fetch names them (a third of a
+    lone worker's partitions), and the first record this worker writes to each, fetched back
+    and never consumed, holds every fetch of the worker back for aiokafka's prefetch backoff
+    (0.1 s). Paused in the consumer once a recovery is over; resumed the moment a rebalance or
+    recovery is under way, should one find them still paused (a new assignment starts
+    unpaused, so this is a safety net)."""
+
+    def __init__(self, app: faust.App) -> None:
+        self.app = app
+        self.paused: set[TP] = set()
+
+    async def tick(self, now: float) -> None:
+        thread = self.app.consumer._thread  # type: ignore[attr-defined]
+        self.paused = await thread.call_thread(_hold, thread, self.app, self.paused)
+
+
+async def _hold(thread: Any, app: faust.App, paused: set[TP]) -> set[TP]:
+    """In the consumer's thread: pause the active changelog partitions not yet paused, or, while
+    a rebalance or recovery is under way, resume those paused. What is paused now."""
+    consumer = thread._ensure_consumer()
+    assigned = consumer.assignment()
+    held = {tp for tp in paused if tp in assigned}
+    if _busy(app):
+        if held:
+            consumer.resume(*map(_kafka, held))
+        return set()
+    recovery: Any = cast(Any, app.tables).recovery
+    fresh = {
+        tp
+        for tp in set(recovery.active_tps) - set(recovery.standby_tps)
+        if tp in assigned and tp not in held
+    }
+    if fresh:
+        consumer.pause(*map(_kafka, fresh))
+    return held | fresh
 
 
 def _busy(app: faust.App) -> bool:

@@ -17,7 +17,7 @@ from typing import Any
 from aiokafka.structs import TopicPartition
 
 from lantern.settings import Settings
-from streams.catchup import Batches, _of_topics, _standby, quiet_topics
+from streams.catchup import Batches, HeldChangelogs, _of_topics, _standby, quiet_topics
 from streams.topics import TopicNames
 
 STATUS = [TopicPartition("lantern-job-status-changelog", p) for p in range(5)]
@@ -79,11 +79,13 @@ class Thread:
         return await fun(*args)
 
 
-def app(consumer: Consumer, standby: set[TopicPartition]) -> Any:
+def app(
+    consumer: Consumer, standby: set[TopicPartition], active: set[TopicPartition] | None = None
+) -> Any:
     completed = asyncio.Event()
     completed.set()
     recovery = SimpleNamespace(
-        in_recovery=False, completed=completed, standby_tps=standby, active_tps={FRAMES}
+        in_recovery=False, completed=completed, standby_tps=standby, active_tps=active or {FRAMES}
     )
     return SimpleNamespace(
         rebalancing=False,
@@ -194,6 +196,27 @@ async def test_a_tick_resumes_once_the_interval_is_up_and_pauses_in_between() ->
     assert kafka.paused == {RETRY[0], RETRY[2]}
     await batches.tick(start + 1.0)
     assert kafka.paused == set() and batches.last_resume == start + 1.0
+
+
+async def test_active_changelogs_are_held_paused_after_recovery_and_let_go_for_the_next() -> None:
+    kafka = consumer()
+    active = {STATUS[0], STATUS[1], STATUS[2]}  # this worker's own table partitions
+    stack = app(kafka, {STATUS[2]}, active)  # STATUS[2] also a standby copy: faust reads it
+    held = HeldChangelogs(stack)
+    await held.tick(0.0)
+    # held whatever was read of them: faust reads them only to recover, and has not since
+    assert kafka.paused == {STATUS[0], STATUS[1]} and held.paused == kafka.paused
+    await held.tick(0.25)
+    assert kafka.paused == {STATUS[0], STATUS[1]}
+    stack.tables.recovery.in_recovery = True  # a recovery must read them: let go at once
+    await held.tick(0.5)
+    assert kafka.paused == set() and held.paused == set()
+    await held.tick(0.75)  # nothing paused while it lasts
+    assert kafka.paused == set()
+    stack.tables.recovery.in_recovery = False
+    del kafka.states[STATUS[1]]  # given to another worker in the rebalance
+    await held.tick(1.0)
+    assert kafka.paused == {STATUS[0]}
 
 
 def test_the_quiet_topics_are_those_whose_records_may_wait() -> None:
