@@ -47,7 +47,7 @@ from faust.types import TP
 
 from .topics import TopicNames
 
-__all__ = ["Batches", "attach", "quiet_topics"]
+__all__ = ["Batches", "HeldChangelogs", "attach", "quiet_topics"]
 
 log = logging.getLogger(__name__)
 
@@ -166,9 +166,12 @@ async def _hold(thread: Any, app: faust.App, paused: set[TP]) -> set[TP]:
             consumer.resume(*map(_kafka, held))
         return set()
     recovery: Any = cast(Any, app.tables).recovery
+    # faust goes on reading a table's changelog after recovery when it buffers one record
+    # (recovery_buffer_size 1): none of Lantern's tables does, but such a table's are left alone
+    reading = {tp for tp, table in recovery.tp_to_table.items() if table.recovery_buffer_size == 1}
     fresh = {
         tp
-        for tp in set(recovery.active_tps) - set(recovery.standby_tps)
+        for tp in set(recovery.active_tps) - set(recovery.standby_tps) - reading
         if tp in assigned and tp not in held
     }
     if fresh:

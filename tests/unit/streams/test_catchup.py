@@ -85,7 +85,11 @@ def app(
     completed = asyncio.Event()
     completed.set()
     recovery = SimpleNamespace(
-        in_recovery=False, completed=completed, standby_tps=standby, active_tps=active or {FRAMES}
+        in_recovery=False,
+        completed=completed,
+        standby_tps=standby,
+        active_tps=active or {FRAMES},
+        tp_to_table={tp: SimpleNamespace(recovery_buffer_size=1000) for tp in STATUS},
     )
     return SimpleNamespace(
         rebalancing=False,
@@ -216,6 +220,14 @@ async def test_active_changelogs_are_held_paused_after_recovery_and_let_go_for_t
     stack.tables.recovery.in_recovery = False
     del kafka.states[STATUS[1]]  # given to another worker in the rebalance
     await held.tick(1.0)
+    assert kafka.paused == {STATUS[0]}
+
+
+async def test_a_changelog_faust_reads_after_recovery_is_not_held() -> None:
+    kafka = consumer()
+    stack = app(kafka, set(), {STATUS[0], STATUS[1]})
+    stack.tables.recovery.tp_to_table[STATUS[1]].recovery_buffer_size = 1  # read continuously
+    await HeldChangelogs(stack).tick(0.0)
     assert kafka.paused == {STATUS[0]}
 
 
