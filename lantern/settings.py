@@ -257,7 +257,8 @@ class WorkerSettings:
     # consumer; 0 reads them record by record, as faust does
     standby_catchup_s: float = 2.0
     # … and the quiet topics' (retries, bulk tasks, the chain's events): a record there waits
-    # up to this long more when the topic was idle; 0 reads them record by record
+    # up to this long more when the topic was idle (and at worst the fetch then in flight,
+    # 1.5 s); 0 reads them record by record
     quiet_catchup_s: float = 1.0
     web_port: int = 0  # faust's own web server; 0 disables it
     metrics_port: int = 0  # Prometheus metrics of this worker; 0 disables them
