@@ -69,7 +69,7 @@ async def test_bulk_work_alone_uses_every_slot() -> None:
 async def test_a_cancelled_wait_gives_its_place_up() -> None:
     order: list[str] = []
     with ThreadPoolExecutor(max_workers=1) as executor:
-        pool = LanePool(executor, slots=1)
+        pool = LanePool(executor, slots=1, ahead=0)
         running = asyncio.create_task(pool.run(Lane.LIVE, _sleep, 0.1, "a", order))
         await asyncio.sleep(0.02)
         waiting = asyncio.create_task(pool.run(Lane.LIVE, _sleep, 0.01, "b", order))
@@ -80,6 +80,45 @@ async def test_a_cancelled_wait_gives_its_place_up() -> None:
         await pool.run(Lane.BULK, _sleep, 0.01, "c", order)
     assert order == ["a", "c"]
     assert pool.free == 1
+
+
+def _started(at: list[float]) -> None:
+    at.append(time.monotonic())
+
+
+@pytest.mark.parametrize("ahead", [1, 0])
+async def test_a_live_run_queued_ahead_starts_while_the_event_loop_is_busy(ahead: int) -> None:
+    started: list[float] = []
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        pool = LanePool(executor, slots=1, ahead=ahead)
+        begin = time.monotonic()
+        runs = [
+            asyncio.create_task(pool.run(Lane.LIVE, time.sleep, 0.1)),
+            asyncio.create_task(pool.run(Lane.LIVE, _started, started)),
+        ]
+        await asyncio.sleep(0.01)  # both asked for the process
+        time.sleep(0.4)  # noqa: ASYNC251  # the worker's event loop, busy with something else
+        await asyncio.gather(*runs)
+    if ahead:  # the second run was already in the executor: it began when the first ended
+        assert started[0] - begin < 0.3
+    else:  # it was handed over only once the event loop was free again
+        assert started[0] - begin >= 0.4
+    assert pool.free == 1 and pool.busy == 0
+
+
+async def test_bulk_runs_never_queue_in_the_executor() -> None:
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        pool = LanePool(executor, slots=1, ahead=1)
+        running = asyncio.create_task(pool.run(Lane.BULK, time.sleep, 0.1))
+        await asyncio.sleep(0.02)
+        bulk = asyncio.create_task(pool.run(Lane.BULK, time.sleep, 0.01))
+        live = asyncio.create_task(pool.run(Lane.LIVE, time.sleep, 0.01))
+        await asyncio.sleep(0.02)
+        assert pool.waiting(Lane.BULK) == 1  # waits in the pool: a live run may still pass it
+        assert pool.waiting(Lane.LIVE) == 0  # handed to the executor, next after the bulk run
+        assert pool.idle() == 0
+        await asyncio.gather(running, bulk, live)
+    assert pool.free == 1 and pool.busy == 0
 
 
 def test_tasks_grow_for_a_request_with_others_behind_it_and_blocks_on_disk() -> None:
