@@ -50,7 +50,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache, partial
 from typing import Any
@@ -112,6 +114,8 @@ STALE_AFTER_S = 3600.0
 RUNS_BUFFERED = 8
 # progress while frames arrive: a report every this many frames (GEN1_SPEC §3)
 REPORT_EVERY_FRAMES = 20
+# blocks read and checked ahead of the GIF's writer (_read_ahead): ~1 MB at 512², ~5 MB at 1024²
+READ_AHEAD = 8
 
 
 class Assembly(faust.Record, serializer="json"):
@@ -777,6 +781,35 @@ def _parts(
     store: BlockStore, spec: JobSpec, frames: list[tuple[str, str | None]]
 ) -> Iterator[bytes]:
     yield gif_header(int(spec.options["size"]), bytes.fromhex(spec.palette), loop=0)
-    for index, (digest, carried) in enumerate(frames):
-        yield block_of(store, spec.job_id, index, digest, carried)
+    yield from _read_ahead(store, spec.job_id, frames)
     yield GIF_TRAILER
+
+
+def _read_ahead(
+    store: BlockStore, job_id: str, frames: list[tuple[str, str | None]], depth: int = READ_AHEAD
+) -> Iterator[bytes]:
+    """Each frame's block in order (``block_of``: read, or decoded, and checked), fetched by a
+    thread of its own up to ``depth`` blocks ahead of the caller. Hashing and file reads release
+    the GIL, so checking the blocks overlaps the content store's hashing and writing of the
+    GIF: the job's last step, on cores the render processes have left idle. The first bad
+    block, in frame order, raises as before."""
+    with ThreadPoolExecutor(1, thread_name_prefix="gif-read-ahead") as reader:
+        pending: deque[Future[bytes]] = deque()
+        queued = iter(enumerate(frames))
+
+        def read_next() -> None:
+            item = next(queued, None)
+            if item is not None:
+                index, (digest, carried) = item
+                pending.append(reader.submit(block_of, store, job_id, index, digest, carried))
+
+        try:
+            for _ in range(depth):
+                read_next()
+            while pending:
+                block = pending.popleft().result()
+                read_next()
+                yield block
+        finally:  # stopped early (a bad block, the writer failed): read nothing more
+            for future in pending:
+                future.cancel()

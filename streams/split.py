@@ -81,16 +81,19 @@ async def _split(
     partitions = pipe.settings.kafka.partitions
     settings = Gen1Settings.from_dict(request.settings)
     options = RenderOptions.from_dict(request.options)
-    # the first status of the stage carries the request itself: a job whose queued status
-    # never reached the broker is still known, with what a re-drive needs
-    await pipe.report(
-        request.job_id, "rendering", 1, stage="split", detail="choosing palette",
-        request=request.asdict(), generation=request.generation, wallet=request.wallet,
-        request_partition=where[0], request_offset=where[1],
-    )  # fmt: skip
     # a replay renders in the bulk lane: live mints keep the render processes first
     lane = Lane.BULK if request.replay_of else pipe.lane(options)
-    palette = await _plan_palette(pipe, settings, options, lane)
+    # the first status of the stage carries the request itself: a job whose queued status
+    # never reached the broker is still known, with what a re-drive needs. It is on the broker
+    # before any task is; the palette is planned meanwhile, not after its round trip.
+    palette, _ = await asyncio.gather(
+        _plan_palette(pipe, settings, options, lane),
+        pipe.report(
+            request.job_id, "rendering", 1, stage="split", detail="choosing palette",
+            request=request.asdict(), generation=request.generation, wallet=request.wallet,
+            request_partition=where[0], request_offset=where[1],
+        ),
+    )  # fmt: skip
     spec = JobSpec(
         job_id=request.job_id,
         settings=settings.to_dict(),

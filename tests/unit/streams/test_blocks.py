@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import random
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from lantern.contract import FrameBlock, JobSpec
 from lantern.settings import KafkaSettings
 from pinning import LocalStore
 from render import Gen1Settings, RenderOptions, plan_palette, render_blocks, render_gif
-from streams.assemble import gif_parts
+from streams.assemble import READ_AHEAD, gif_parts
 from streams.blocks import (
     BlockStore,
     block_of,
@@ -138,6 +139,40 @@ def test_the_gif_is_stored_from_its_runs_as_the_one_rendered_in_process(tmp_path
     )
     expected = render_gif(settings, options)
     assert store.get(cid) == expected and size == len(expected)
+
+
+def test_blocks_read_ahead_of_the_writer_keep_frame_order(tmp_path: Path) -> None:
+    # more frames than the blocks read ahead, in runs of uneven length, both ways
+    settings, options = Gen1Settings(), RenderOptions(size=32, frames=READ_AHEAD * 3 + 1)
+    palette = plan_palette(settings, options)
+    cuts = [0, 5, 6, 17, options.frames]
+    runs = []
+    for number, (start, stop) in enumerate(pairwise(cuts)):
+        if number % 2:
+            runs.append(encode_run(*render_carried(settings, options, palette, start, stop)))
+        else:
+            on_disk = render_to_store(
+                tmp_path / "blocks", JOB, settings, options, palette, start, stop
+            )
+            runs.append(encode_run(on_disk, ()))
+    store = LocalStore(tmp_path / "store")
+    job = _job(settings, options, palette)
+    cid, _ = store.put_chunks(
+        gif_parts(BlockStore(tmp_path / "blocks"), job, runs), content_type="image/gif"
+    )
+    assert store.get(cid) == render_gif(settings, options)
+
+
+def test_the_first_damaged_block_in_frame_order_is_named(tmp_path: Path) -> None:
+    settings, options = Gen1Settings(), RenderOptions(size=32, frames=12)
+    palette = plan_palette(settings, options)
+    blocks = BlockStore(tmp_path / "blocks")
+    digests = render_to_store(blocks.root, JOB, settings, options, palette, 0, 12)
+    for index in (9, 3):  # both within the blocks read ahead of frame 3
+        blocks.path(JOB, index).write_bytes(b"not the block")
+    parts = gif_parts(blocks, _job(settings, options, palette), [encode_run(digests, ())])
+    with pytest.raises(PipelineError, match="frame 3 block does not match"):
+        LocalStore(tmp_path / "store").put_chunks(parts, content_type="image/gif")
 
 
 def test_a_gif_with_a_damaged_block_is_not_stored(tmp_path: Path) -> None:
