@@ -7,18 +7,25 @@ in-process with no stack running.
 
 Each job is followed on its event stream, as the creator page does: the time is the moment
 `completed` arrives, and no polling loop shares the cores with the job. The in-process peer
-renders and encodes the same artworks in a 2-process pool (`render_gif`, no broker) before the
-stack starts and again after it stops, so it has the machine to itself as a caller with no
-pipeline would (an idle stack beside it took 5 % from it); each artwork's figure is the mean of
-the two. Prints each job, the medians and their ratio, and the time to the first progress
-beyond `queued`. With ``--url`` the stack is someone else's and stays up: the in-process runs
-then share the machine with it.
+renders and encodes the same artwork in a 2-process pool (`render_gif`, no broker).
+
+With its own stack the bench measures in pairs: for each artwork the peer runs right before the
+job, with every process of the stack stopped (SIGSTOP, then SIGCONT), so the peer has the
+machine to itself as a caller with no pipeline would (an idle stack beside it took 5 % from
+it), and both halves of a pair meet the same state of the machine: on a shared 2-core machine
+the speed of identical work drifts by 10 % and more within a minute, more than the difference
+being measured. Prints each pair, the medians, the ratio of the medians, and the median and
+quartiles of the pairs' own ratios.
+
+With ``--url`` the stack is someone else's and stays up: the peer runs before and after the
+jobs, sharing the machine with it.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -107,6 +114,58 @@ def artwork(i: int) -> dict[str, Any]:
     return {"flowFields": {"lineLength": 20 + i}}
 
 
+def stack_pids(root: int) -> list[int]:
+    """``root`` and every process under it (the broker, workers, render processes, API, chain)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = [root], [root]
+    while frontier:
+        frontier = [pid for pid, parent in parents.items() if parent in frontier]
+        found += frontier
+    return found
+
+
+def signal_all(pids: list[int], sig: signal.Signals) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+
+
+def peer_alone(root: int, settings: dict[str, Any]) -> float:
+    """``in_process`` with every process of the stack under ``root`` stopped meanwhile."""
+    pids = stack_pids(root)
+    signal_all(pids, signal.SIGSTOP)
+    try:
+        time.sleep(SETTLE_S)
+        return in_process(settings)
+    finally:
+        signal_all(pids, signal.SIGCONT)
+
+
+async def paired_runs(
+    base: str, root: int, jobs: int, warmup: int
+) -> list[tuple[float, float, float]]:
+    """(seconds to `completed`, seconds to the first progress, the peer's seconds) of each
+    artwork: the peer alone, then the job."""
+    timeout = aiohttp.ClientTimeout(total=120)
+    async with aiohttp.ClientSession(timeout=timeout) as http:
+        for i in range(warmup):
+            await follow(http, base, {"settings": {"contour": {"levels": 3 + i}}, "wallet": WALLET})
+        peer_alone(root, {"contour": {"levels": 3}})  # warms the peer, checks stop and go
+        results = []
+        for i in range(jobs):
+            peer = peer_alone(root, artwork(i))
+            await asyncio.sleep(SETTLE_S)  # the stack catches up on its timers first
+            total, first = await follow(http, base, {"settings": artwork(i), "wallet": WALLET})
+            results.append((total, first, peer))
+    return results
+
+
 def in_process_runs(jobs: int) -> list[float]:
     """Seconds of each artwork in-process, after one warm-up run."""
     in_process({"contour": {"levels": 3}})
@@ -134,61 +193,76 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", help="a running Lantern; default: start one")
     parser.add_argument("--workers", type=int, default=1, help="workers of the stack started")
-    parser.add_argument("--jobs", type=int, default=5)
+    parser.add_argument("--jobs", type=int, default=15)
     parser.add_argument("--warmup", type=int, default=1)
     args = parser.parse_args()
-    proc = None
-    base = args.url
-    before = in_process_runs(args.jobs)
-    if base is None:
-        tmp = Path(tempfile.mkdtemp(prefix="lantern-bench-"))
-        port = free_port()
-        env = {
-            **os.environ,
-            "LANTERN_KAFKA_DATA_DIR": str(tmp / "kafka"),
-            "LANTERN_STORE_ROOT": str(tmp / "ipfs"),
-            "LANTERN_CHAIN_DATA_DIR": str(tmp / "chain"),
-            "LANTERN_API_PORT": str(port),
-            "LANTERN_KAFKA_BOOTSTRAP": "",
-        }
-        log = (tmp / "up.log").open("wb")
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                *("-m", "lantern", "--loglevel", "warning", "up"),
-                *("--workers", str(args.workers)),
-            ],
-            env=env,
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        base = f"http://127.0.0.1:{port}"
+    if args.url:
+        report(someone_elses(args.url, args.jobs, args.warmup), args.workers)
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="lantern-bench-"))
+    port = free_port()
+    env = {
+        **os.environ,
+        "LANTERN_KAFKA_DATA_DIR": str(tmp / "kafka"),
+        "LANTERN_STORE_ROOT": str(tmp / "ipfs"),
+        "LANTERN_CHAIN_DATA_DIR": str(tmp / "chain"),
+        "LANTERN_API_PORT": str(port),
+        "LANTERN_KAFKA_BOOTSTRAP": "",
+    }
+    log = (tmp / "up.log").open("wb")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            *("-m", "lantern", "--loglevel", "warning", "up"),
+            *("--workers", str(args.workers)),
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
     try:
         wait_ready(base, proc)
         time.sleep(2 + 3 * (args.workers - 1))  # let the workers finish joining their groups
-        results = asyncio.run(pipeline_runs(base, args.jobs, args.warmup))
+        results = asyncio.run(paired_runs(base, proc.pid, args.jobs, args.warmup))
     finally:
-        if proc is not None:
-            proc.send_signal(signal.SIGINT)
-            proc.wait(60)
-            shutil.rmtree(tmp, ignore_errors=True)
-    after = in_process_runs(args.jobs)
-    alone = [(a + b) / 2 for a, b in zip(before, after, strict=True)]
-    for i, ((total, first), peer) in enumerate(zip(results, alone, strict=True)):
+        signal_all(stack_pids(proc.pid), signal.SIGCONT)  # never leave it stopped
+        proc.send_signal(signal.SIGINT)
+        proc.wait(60)
+        shutil.rmtree(tmp, ignore_errors=True)
+    report(results, args.workers)
+
+
+def someone_elses(base: str, jobs: int, warmup: int) -> list[tuple[float, float, float]]:
+    """A running stack's jobs, the peer before and after them (sharing the machine with it)."""
+    wait_ready(base, None)
+    before = in_process_runs(jobs)
+    results = asyncio.run(pipeline_runs(base, jobs, warmup))
+    after = in_process_runs(jobs)
+    return [
+        (total, first, (a + b) / 2)
+        for (total, first), a, b in zip(results, before, after, strict=True)
+    ]
+
+
+def report(results: list[tuple[float, float, float]], workers: int) -> None:
+    for i, (total, first, peer) in enumerate(results):
         print(
             f"job {i + 1}: {total:.2f}s to completed ({first:.2f}s to first progress), "
-            f"in-process {peer:.2f}s ({before[i]:.2f} before, {after[i]:.2f} after): "
-            f"{total / peer:.2f}x"
+            f"in-process {peer:.2f}s: {total / peer:.2f}x"
         )
-    pipeline = statistics.median(total for total, _ in results)
-    peer = statistics.median(alone)
+    totals = [total for total, _, _ in results]
+    peers = [peer for _, _, peer in results]
+    ratios = [total / peer for total, _, peer in results]
+    low, _mid, high = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
     print(
-        f"median POST→completed over {args.jobs} default jobs (512², 100 frames), "
-        f"{args.workers} worker(s): {pipeline:.2f}s (min {min(t for t, _ in results):.2f}s, "
-        f"max {max(t for t, _ in results):.2f}s); in-process, 2 processes, no stack: "
-        f"{peer:.2f}s (min {min(alone):.2f}s, max {max(alone):.2f}s); "
-        f"ratio of medians {pipeline / peer:.2f}x"
+        f"median POST→completed over {len(results)} default jobs (512², 100 frames), "
+        f"{workers} worker(s): {statistics.median(totals):.2f}s (min {min(totals):.2f}s, "
+        f"max {max(totals):.2f}s); in-process, 2 processes, no stack: "
+        f"{statistics.median(peers):.2f}s (min {min(peers):.2f}s, max {max(peers):.2f}s); "
+        f"ratio of medians {statistics.median(totals) / statistics.median(peers):.2f}x; "
+        f"pairs' ratios: median {statistics.median(ratios):.2f}x, quartiles {low:.2f}-{high:.2f}x"
     )
 
 
