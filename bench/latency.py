@@ -197,7 +197,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1)
     args = parser.parse_args()
     if args.url:
-        report(someone_elses(args.url, args.jobs, args.warmup), args.workers)
+        report(someone_elses(args.url, args.jobs, args.warmup), args.workers, alone=False)
         return
     tmp = Path(tempfile.mkdtemp(prefix="lantern-bench-"))
     port = free_port()
@@ -231,7 +231,7 @@ def main() -> None:
         proc.send_signal(signal.SIGINT)
         proc.wait(60)
         shutil.rmtree(tmp, ignore_errors=True)
-    report(results, args.workers)
+    report(results, args.workers, alone=True)
 
 
 def someone_elses(base: str, jobs: int, warmup: int) -> list[tuple[float, float, float]]:
@@ -246,7 +246,8 @@ def someone_elses(base: str, jobs: int, warmup: int) -> list[tuple[float, float,
     ]
 
 
-def report(results: list[tuple[float, float, float]], workers: int) -> None:
+def report(results: list[tuple[float, float, float]], workers: int, *, alone: bool) -> None:
+    """Each pair, then the medians and ratios (``alone``: the peer ran with the stack stopped)."""
     for i, (total, first, peer) in enumerate(results):
         print(
             f"job {i + 1}: {total:.2f}s to completed ({first:.2f}s to first progress), "
@@ -259,7 +260,8 @@ def report(results: list[tuple[float, float, float]], workers: int) -> None:
     print(
         f"median POST→completed over {len(results)} default jobs (512², 100 frames), "
         f"{workers} worker(s): {statistics.median(totals):.2f}s (min {min(totals):.2f}s, "
-        f"max {max(totals):.2f}s); in-process, 2 processes, no stack: "
+        f"max {max(totals):.2f}s); in-process, 2 processes, "
+        f"{'the stack stopped' if alone else 'beside the stack'}: "
         f"{statistics.median(peers):.2f}s (min {min(peers):.2f}s, max {max(peers):.2f}s); "
         f"ratio of medians {statistics.median(totals) / statistics.median(peers):.2f}x; "
         f"pairs' ratios: median {statistics.median(ratios):.2f}x, quartiles {low:.2f}-{high:.2f}x"
