@@ -115,7 +115,7 @@ class Batches:
 
     async def pause(self) -> None:
         """Pause every candidate read to the end since it was last resumed."""
-        self.paused |= await self._in_consumer(_pause, self)
+        self.paused |= await _in_consumer(self.app, _pause, self)
 
     async def resume(self) -> bool:
         """Resume what this paused; False (nothing done) while stream partitions must wait for a
@@ -124,16 +124,11 @@ class Batches:
             return True
         if self.streams and _busy(self.app):
             return False
-        back = await self._in_consumer(_resume, self.paused)
+        back = await _in_consumer(self.app, _resume, self.paused)
         stamp = int(1000 * time.time())
         self.resumed_ms = {tp: stamp for tp in back}
         self.paused = set()
         return True
-
-    async def _in_consumer(self, action: Any, *args: Any) -> set[TP]:
-        thread = self.app.consumer._thread  # type: ignore[attr-defined]
-        done: set[TP] = await thread.call_thread(action, thread, self.app, *args)
-        return done
 
 
 class HeldChangelogs:
@@ -151,20 +146,26 @@ class HeldChangelogs:
         self.paused: set[TP] = set()
 
     async def tick(self, now: float) -> None:
-        thread = self.app.consumer._thread  # type: ignore[attr-defined]
-        self.paused = await thread.call_thread(_hold, thread, self.app, self.paused)
+        self.paused = await _in_consumer(self.app, _hold, self.paused)
+
+
+async def _in_consumer(app: faust.App, action: Any, *args: Any) -> set[TP]:
+    """``action(thread, app, *args)`` run in faust's consumer thread, where aiokafka runs and
+    the assignment changes: the partitions it reports."""
+    thread = app.consumer._thread  # type: ignore[attr-defined]
+    done: set[TP] = await thread.call_thread(action, thread, app, *args)
+    return done
 
 
 async def _hold(thread: Any, app: faust.App, paused: set[TP]) -> set[TP]:
     """In the consumer's thread: pause the active changelog partitions not yet paused, or, while
     a rebalance or recovery is under way, resume those paused. What is paused now."""
+    if _busy(app):
+        await _resume(thread, app, paused)
+        return set()
     consumer = thread._ensure_consumer()
     assigned = consumer.assignment()
     held = {tp for tp in paused if tp in assigned}
-    if _busy(app):
-        if held:
-            consumer.resume(*map(_kafka, held))
-        return set()
     recovery: Any = cast(Any, app.tables).recovery
     # faust goes on reading a table's changelog after recovery when it buffers one record
     # (recovery_buffer_size 1): none of Lantern's tables does, but such a table's are left alone
