@@ -147,25 +147,6 @@ def peer_alone(root: int, settings: dict[str, Any]) -> float:
         signal_all(pids, signal.SIGCONT)
 
 
-async def paired_runs(
-    base: str, root: int, jobs: int, warmup: int
-) -> list[tuple[float, float, float]]:
-    """(seconds to `completed`, seconds to the first progress, the peer's seconds) of each
-    artwork: the peer alone, then the job."""
-    timeout = aiohttp.ClientTimeout(total=120)
-    async with aiohttp.ClientSession(timeout=timeout) as http:
-        for i in range(warmup):
-            await follow(http, base, {"settings": {"contour": {"levels": 3 + i}}, "wallet": WALLET})
-        peer_alone(root, {"contour": {"levels": 3}})  # warms the peer, checks stop and go
-        results = []
-        for i in range(jobs):
-            peer = peer_alone(root, artwork(i))
-            await asyncio.sleep(SETTLE_S)  # the stack catches up on its timers first
-            total, first = await follow(http, base, {"settings": artwork(i), "wallet": WALLET})
-            results.append((total, first, peer))
-    return results
-
-
 def in_process_runs(jobs: int) -> list[float]:
     """Seconds of each artwork in-process, after one warm-up run."""
     in_process({"contour": {"levels": 3}})
@@ -176,16 +157,24 @@ def in_process_runs(jobs: int) -> list[float]:
     return times
 
 
-async def pipeline_runs(base: str, jobs: int, warmup: int) -> list[tuple[float, float]]:
-    """(seconds to `completed`, seconds to the first progress) of each artwork, one at a time."""
+async def pipeline_runs(
+    base: str, jobs: int, warmup: int, root: int | None = None
+) -> list[tuple[float, float, float]]:
+    """(seconds to `completed`, seconds to the first progress, the peer's seconds) of each
+    artwork, one at a time. With ``root`` (the stack's own process) each job follows its peer,
+    run with the stack stopped (``peer_alone``); without, the peer is timed apart (0 here)."""
     timeout = aiohttp.ClientTimeout(total=120)
     async with aiohttp.ClientSession(timeout=timeout) as http:
         for i in range(warmup):
             await follow(http, base, {"settings": {"contour": {"levels": 3 + i}}, "wallet": WALLET})
+        if root is not None:
+            peer_alone(root, {"contour": {"levels": 3}})  # warms the peer, checks stop and go
         results = []
         for i in range(jobs):
-            await asyncio.sleep(SETTLE_S)
-            results.append(await follow(http, base, {"settings": artwork(i), "wallet": WALLET}))
+            peer = 0.0 if root is None else peer_alone(root, artwork(i))
+            await asyncio.sleep(SETTLE_S)  # the stack catches up on its timers first
+            total, first = await follow(http, base, {"settings": artwork(i), "wallet": WALLET})
+            results.append((total, first, peer))
     return results
 
 
@@ -225,7 +214,7 @@ def main() -> None:
     try:
         wait_ready(base, proc)
         time.sleep(2 + 3 * (args.workers - 1))  # let the workers finish joining their groups
-        results = asyncio.run(paired_runs(base, proc.pid, args.jobs, args.warmup))
+        results = asyncio.run(pipeline_runs(base, args.jobs, args.warmup, root=proc.pid))
     finally:
         signal_all(stack_pids(proc.pid), signal.SIGCONT)  # never leave it stopped
         proc.send_signal(signal.SIGINT)
@@ -242,7 +231,7 @@ def someone_elses(base: str, jobs: int, warmup: int) -> list[tuple[float, float,
     after = in_process_runs(jobs)
     return [
         (total, first, (a + b) / 2)
-        for (total, first), a, b in zip(results, before, after, strict=True)
+        for (total, first, _), a, b in zip(results, before, after, strict=True)
     ]
 
 
