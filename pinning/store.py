@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from pinning.cid import validate_cid
 from pinning.errors import ContentNotFound, PinError
 from pinning.unixfs import CHUNK_SIZE, CidHasher, compute_cid
 
-__all__ = ["LocalStore"]
+__all__ = ["LocalStore", "StoreWriter"]
 
 _TEMP_PREFIX = ".tmp-"  # never a valid CID, so never served
 
@@ -63,18 +64,34 @@ class LocalStore:
     ) -> tuple[str, int]:
         """Store the bytes of ``chunks`` in turn, hashing them as they are written (no copy of
         the whole in memory): their CIDv0 and size. If ``chunks`` raises, nothing is stored."""
-        hasher = CidHasher()
-        size = 0
-        with _TempFile(self.root) as temp:
+        writer = self.writer(content_type=content_type)
+        try:
             for chunk in chunks:
-                hasher.update(chunk)
-                temp.file.write(chunk)
-                size += memoryview(chunk).nbytes
-            cid = hasher.cid()
-            if not self.exists(cid):
-                self._write_metadata(cid, content_type)
-                temp.commit(self._data_path(cid))
-        return cid, size
+                writer.write(chunk)
+        except BaseException:
+            writer.abort()
+            raise
+        return writer.commit()
+
+    def writer(self, *, content_type: str) -> StoreWriter:
+        """A new file to write in turn, over as long as it takes, then ``commit`` under its
+        CIDv0 (or ``abort``): ``put_chunks`` spread over time, e.g. a GIF written while its
+        frames arrive. Until then its bytes are in a temporary file no reader sees."""
+        return StoreWriter(self, content_type)
+
+    def clean_temporary(self, older_than_s: float) -> int:
+        """Remove temporary files left by writers that stopped without ``commit`` or ``abort``
+        (a process killed meanwhile) and unchanged for ``older_than_s`` seconds: how many."""
+        cutoff = time.time() - older_than_s
+        removed = 0
+        for path in self.root.glob(_TEMP_PREFIX + "*"):
+            try:
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:  # committed or removed meanwhile
+                continue
+        return removed
 
     def alias(self, cid: str, stored: str) -> None:
         """Make the content stored under ``stored`` reachable as ``cid`` too (its CIDv1).
@@ -144,6 +161,43 @@ class LocalStore:
         with _TempFile(self.root) as temp:
             temp.file.write(json.dumps({"content_type": content_type}).encode())
             temp.commit(self._metadata_path(cid))
+
+
+class StoreWriter:
+    """Bytes written into the store in turn (``LocalStore.writer``), hashed as they are
+    written; ``commit`` stores them under their CIDv0, ``abort`` drops them. Either ends it."""
+
+    def __init__(self, store: LocalStore, content_type: str) -> None:
+        self._store = store
+        self._content_type = content_type
+        self._temp = _TempFile(store.root)
+        self._hasher = CidHasher()
+        self.size = 0
+
+    def write(self, chunk: bytes | bytearray | memoryview) -> None:
+        """Append ``chunk``."""
+        self._hasher.update(chunk)
+        self._temp.file.write(chunk)
+        self.size += memoryview(chunk).nbytes
+
+    def sync(self) -> None:
+        """Put what is written so far on disk now: a writer spread over time leaves its
+        ``commit`` only the last part to wait for."""
+        self._temp.file.flush()
+        os.fdatasync(self._temp.file.fileno())
+
+    def commit(self) -> tuple[str, int]:
+        """Store what was written: its CIDv0 and size (a no-op if the store holds it)."""
+        with self._temp:
+            cid = self._hasher.cid()
+            if not self._store.exists(cid):
+                self._store._write_metadata(cid, self._content_type)
+                self._temp.commit(self._store._data_path(cid))
+        return cid, self.size
+
+    def abort(self) -> None:
+        """Drop what was written."""
+        self._temp.__exit__(None, None, None)
 
 
 class _TempFile:

@@ -53,7 +53,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache, partial
 from typing import Any
 
@@ -61,6 +61,7 @@ import faust
 from faust.types import TableT
 
 from lantern.contract import FrameBlock, JobEnded, JobSpec, PinRequest
+from pinning.store import LocalStore, StoreWriter
 from render import GIF_TRAILER, gif_header
 
 from .blocks import BlockStore, block_of, decode_run, encode_run
@@ -116,6 +117,10 @@ RUNS_BUFFERED = 8
 REPORT_EVERY_FRAMES = 20
 # blocks read and checked ahead of the GIF's writer (_read_ahead): ~1 MB at 512², ~5 MB at 1024²
 READ_AHEAD = 8
+# GIFs written ahead at once (``Draft``: an open file each), and how long one may wait for its
+# job's next run before it is dropped (the job then writes its GIF whole at the end)
+DRAFTS_MAX = 16
+DRAFT_IDLE_S = 600.0
 
 
 class Assembly(faust.Record, serializer="json"):
@@ -619,24 +624,30 @@ def attach(app: faust.App, pipe: Pipeline, out: faust.TopicT) -> faust.TopicT:
         extra_topic_configs=BLOCKS_CHANGELOG_CONFIG,
     )
     applier = Applier(app, pipe, out, blocks, assemblies, store)
+    # drafts of GIFs (``Draft``) a killed worker left in the content store
+    pipe.store.clean_temporary(older_than_s=2 * DRAFT_IDLE_S)
 
     @app.agent(topic, name="lantern.assemble", concurrency=1)  # only concurrency 1 may write
     async def assemble(values: faust.StreamT[Any]) -> None:
-        async for value in values:
-            event = read_event(value)
-            if event is None:
-                log.warning("frames: skipped a value that is no FrameBlock or JobEnded: %.200r",
-                            value)  # fmt: skip
-                continue
-            job_id = job_of(event)
-            work = partial(applier.handle, event)
-            outcome = await pipe.guard(
-                "assemble", event, work, job_id=job_id, topic=name, key=job_id
-            )
-            if outcome.final and isinstance(event, FrameBlock) and valid_job_id(job_id):
-                # dead-lettered here: the job has failed; forget it as for any failed drive
-                failed = JobEnded(job_id=job_id, how="failed", generation=event.spec.generation)
-                await pipe.publish(topic, job_id, failed)
+        try:
+            async for value in values:
+                await _assemble_one(value)
+        finally:  # stopping: the GIFs written ahead are left to whoever takes the jobs
+            applier.drop_drafts()
+
+    async def _assemble_one(value: Any) -> None:
+        event = read_event(value)
+        if event is None:
+            log.warning("frames: skipped a value that is no FrameBlock or JobEnded: %.200r",
+                        value)  # fmt: skip
+            return
+        job_id = job_of(event)
+        work = partial(applier.handle, event)
+        outcome = await pipe.guard("assemble", event, work, job_id=job_id, topic=name, key=job_id)
+        if outcome.final and isinstance(event, FrameBlock) and valid_job_id(job_id):
+            # dead-lettered here: the job has failed; forget it as for any failed drive
+            failed = JobEnded(job_id=job_id, how="failed", generation=event.spec.generation)
+            await pipe.publish(topic, job_id, failed)
 
     @app.timer(SWEEP_INTERVAL_S, name="lantern.assemble.sweep")  # type: ignore[untyped-decorator]
     async def sweep() -> None:
@@ -677,15 +688,22 @@ class Applier:
     blocks: TableT[str, str]
     assemblies: TableT[str, Assembly]
     store: BlockStore
+    # job → its GIF written so far, while its frames arrive (in memory only: ``Draft``)
+    drafts: dict[str, Draft] = field(default_factory=dict)
 
     async def handle(self, event: FrameBlock | JobEnded) -> None:
-        """Read the job's state, decide (``step``), apply the actions in order."""
+        """Read the job's state, decide (``step``), apply the actions in order; then write
+        the job's GIF ahead as far as its frames are in, in order (``_write_ahead``)."""
         job_id = check_job_id(job_of(event))  # a forged id: dead-lettered before any table or file
         present = _lazy_membership(partial(self.store.indexes, job_id))  # one listing, if any
         state = self.assemblies.get(job_id)
-        _, actions = step(state, event, present=present, now=time.time())
+        after, actions = step(state, event, present=present, now=time.time())
         for action in actions:
             await self.apply(action)
+        if isinstance(event, JobEnded):
+            self._drop_draft(job_id)
+        elif after is not None and not after.gif_cid and after.count < after.frames:
+            await self._write_ahead(event.spec, after)
 
     async def apply(self, action: Action) -> None:
         """Carry out one action."""
@@ -725,9 +743,16 @@ class Applier:
         job_id = spec.job_id
         runs = held_runs(state, self.blocks)  # a KeyError: retried
         started = time.perf_counter()
-        gif_cid, size = await asyncio.to_thread(
-            self.pipe.store.put_chunks, gif_parts(self.store, spec, runs), content_type="image/gif"
-        )
+        draft = self._take_draft(spec, state)
+        if draft is None:
+            gif_cid, size = await asyncio.to_thread(
+                self.pipe.store.put_chunks,
+                gif_parts(self.store, spec, runs),
+                content_type="image/gif",
+            )
+        else:
+            frames = frames_of(spec, runs)
+            gif_cid, size = await asyncio.to_thread(draft.finish, self.store, spec, frames)
         self.pipe.metrics.encode_seconds.observe(time.perf_counter() - started)
         self.pipe.metrics.gif_bytes.observe(size)
         shared = await self._share(job_id, gif_cid)
@@ -739,6 +764,54 @@ class Applier:
         self.assemblies[job_id] = state.assembled(
             gif_cid, size, spec.generation, time.time(), shared_cid=shared
         )
+
+    async def _write_ahead(self, spec: JobSpec, state: Assembly) -> None:
+        """Write the job's GIF on from where its draft stands, as far as its frames are in
+        from the first without a gap, so that at the end only the last runs are left to
+        write. Only an optimisation: whatever goes wrong drops the draft, and the job's GIF
+        is then written whole at the end, where any error is the job's."""
+        job_id = spec.job_id
+        digests = inline_prefix(state)
+        draft = self.drafts.get(job_id)
+        if draft is not None and not draft.leads_to(spec, digests):
+            self._drop_draft(job_id)
+            draft = None
+        if draft is not None and len(digests) == draft.written:
+            return
+        if draft is None:
+            if not digests or not self._room_for_draft():
+                return
+            draft = self.drafts[job_id] = Draft.start(self.pipe.store, spec)
+        try:
+            await asyncio.to_thread(draft.extend, self.store, job_id, digests)
+        except Exception as exc:
+            log.info("GIF of job=%s not written ahead: %s", job_id, exc)
+            self._drop_draft(job_id)
+
+    def _room_for_draft(self) -> bool:
+        """Whether another draft may start: drafts idle for ``DRAFT_IDLE_S`` go first."""
+        now = time.monotonic()
+        for job_id in [j for j, d in self.drafts.items() if now - d.touched > DRAFT_IDLE_S]:
+            self._drop_draft(job_id)
+        return len(self.drafts) < DRAFTS_MAX
+
+    def _take_draft(self, spec: JobSpec, state: Assembly) -> Draft | None:
+        """The job's draft, taken for its Finish, if it leads to the GIF of ``state``."""
+        draft = self.drafts.pop(spec.job_id, None)
+        if draft is not None and not draft.leads_to(spec, inline_prefix(state)):
+            draft.abort()
+            return None
+        return draft
+
+    def drop_drafts(self) -> None:
+        """Drop every draft (the agent stops)."""
+        for job_id in list(self.drafts):
+            self._drop_draft(job_id)
+
+    def _drop_draft(self, job_id: str) -> None:
+        draft = self.drafts.pop(job_id, None)
+        if draft is not None:
+            draft.abort()
 
     async def _share(self, job_id: str, gif_cid: str) -> str:
         """Add the GIF to the pin backend's node (if it has one), for whichever worker pins the
@@ -769,33 +842,46 @@ def gif_parts(store: BlockStore, spec: JobSpec, runs: list[str]) -> Iterator[byt
     store), trailer. Blocking, so iterated in a thread, straight into the content store: the
     whole GIF is never held in memory (a 1024² × 1000 job's is ~260 MB). PipelineError,
     before the first part, unless the runs hold exactly the job's frames."""
+    return _parts(store, spec, frames_of(spec, runs))
+
+
+def frames_of(spec: JobSpec, runs: list[str]) -> list[tuple[str, str | None]]:
+    """(digest, carried bytes or None) of every frame the table's ``runs`` hold, in order;
+    PipelineError unless they are exactly the job's frames."""
     frames = [item for run in runs for item in decode_run(run)]
-    job_id, total = spec.job_id, spec.frames
-    if len(frames) != total:
-        found = f"{len(frames)} frame blocks recorded for {total} frames"
-        raise PipelineError(found, job_id=job_id)
-    return _parts(store, spec, frames)
+    if len(frames) != spec.frames:
+        found = f"{len(frames)} frame blocks recorded for {spec.frames} frames"
+        raise PipelineError(found, job_id=spec.job_id)
+    return frames
 
 
 def _parts(
     store: BlockStore, spec: JobSpec, frames: list[tuple[str, str | None]]
 ) -> Iterator[bytes]:
-    yield gif_header(int(spec.options["size"]), bytes.fromhex(spec.palette), loop=0)
+    yield _header(spec)
     yield from _read_ahead(store, spec.job_id, frames)
     yield GIF_TRAILER
 
 
+def _header(spec: JobSpec) -> bytes:
+    return gif_header(int(spec.options["size"]), bytes.fromhex(spec.palette), loop=0)
+
+
 def _read_ahead(
-    store: BlockStore, job_id: str, frames: list[tuple[str, str | None]], depth: int = READ_AHEAD
+    store: BlockStore,
+    job_id: str,
+    frames: list[tuple[str, str | None]],
+    depth: int = READ_AHEAD,
+    first: int = 0,
 ) -> Iterator[bytes]:
     """Each frame's block in order (``block_of``: read, or decoded, and checked), fetched by a
     thread of its own up to ``depth`` blocks ahead of the caller. Hashing and file reads release
     the GIL, so checking the blocks overlaps the content store's hashing and writing of the
     GIF: the job's last step, on cores the render processes have left idle. The first bad
-    block, in frame order, raises as before."""
+    block, in frame order, raises as before. ``frames`` start at frame ``first``."""
     with ThreadPoolExecutor(1, thread_name_prefix="gif-read-ahead") as reader:
         pending: deque[Future[bytes]] = deque()
-        queued = iter(enumerate(frames))
+        queued = iter(enumerate(frames, start=first))
 
         def read_next() -> None:
             item = next(queued, None)
@@ -813,3 +899,91 @@ def _read_ahead(
         finally:  # stopped early (a bad block, the writer failed): read nothing more
             for future in pending:
                 future.cancel()
+
+
+def inline_prefix(state: Assembly) -> list[str]:
+    """The digests of the frames ``state`` holds from the first without a gap, as far as their
+    runs are kept in the state itself (blocks in the block folder; a run in the blocks table
+    ends it)."""
+    inline = state.runs or {}
+    digests: list[str] = []
+    for start in state.run_starts():
+        run = inline.get(str(start))
+        if start != len(digests) or run is None:
+            break
+        digests += [digest for digest, _ in decode_run(run)]
+    return digests
+
+
+@dataclass
+class Draft:
+    """A job's GIF written ahead while its frames arrive: the header, then the blocks of its
+    first frames in order, each read from the block folder and checked against its digest,
+    into a writer of the content store (``LocalStore.writer``), hashed as it goes.
+
+    At the job's end the Finish writes only the blocks not yet written and the trailer, then
+    commits: the same bytes, so the same CID, as writing the GIF whole (``gif_parts``). A
+    draft lives in the worker's memory only; a worker that takes the job over writes the GIF
+    whole. It is used only if it still leads to the job's GIF (``leads_to``: the same header
+    and the same digests so far), else dropped.
+    """
+
+    header: bytes
+    writer: StoreWriter
+    digests: list[str] = field(default_factory=list)  # the frames written so far
+    touched: float = field(default_factory=time.monotonic)
+
+    @classmethod
+    def start(cls, content: LocalStore, spec: JobSpec) -> Draft:
+        """A draft of ``spec``'s GIF with its header written."""
+        header = _header(spec)
+        writer = content.writer(content_type="image/gif")
+        writer.write(header)
+        return cls(header, writer)
+
+    @property
+    def written(self) -> int:
+        """How many frames' blocks are written."""
+        return len(self.digests)
+
+    def leads_to(self, spec: JobSpec, digests: list[str]) -> bool:
+        """Whether this draft is the start of the GIF of ``spec`` whose first frames have
+        ``digests``."""
+        return (
+            self.header == _header(spec)
+            and len(digests) >= self.written
+            and digests[: self.written] == self.digests
+        )
+
+    def extend(self, store: BlockStore, job_id: str, digests: list[str]) -> None:
+        """Write the blocks of the frames after those written, up to ``digests``' end.
+        Blocking: run in a thread. If a block is missing or damaged it raises, and the draft
+        must be dropped."""
+        todo: list[tuple[str, str | None]] = [(d, None) for d in digests[self.written :]]
+        blocks = _read_ahead(store, job_id, todo, first=self.written)
+        for (digest, _), block in zip(todo, blocks, strict=True):
+            self.writer.write(block)
+            self.digests.append(digest)
+        self.writer.sync()  # on disk now, while frames render, not at the job's end
+        self.touched = time.monotonic()
+
+    def finish(
+        self, store: BlockStore, spec: JobSpec, frames: list[tuple[str, str | None]]
+    ) -> tuple[str, int]:
+        """Write the rest of the GIF of ``frames`` (every frame's digest and carried bytes)
+        and commit it: its CID and size. Blocking: run in a thread. If anything raises, the
+        draft is dropped (a retried Finish writes the GIF whole)."""
+        try:
+            for block in _read_ahead(
+                store, spec.job_id, frames[self.written :], first=self.written
+            ):
+                self.writer.write(block)
+            self.writer.write(GIF_TRAILER)
+        except BaseException:
+            self.writer.abort()
+            raise
+        return self.writer.commit()
+
+    def abort(self) -> None:
+        """Drop what was written."""
+        self.writer.abort()

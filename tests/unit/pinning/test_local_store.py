@@ -164,3 +164,49 @@ def test_put_chunks_that_fail_store_nothing(store: LocalStore) -> None:
     with pytest.raises(ValueError, match="frame 3"):
         store.put_chunks(parts(), content_type="image/gif")
     assert list(store.root.iterdir()) == []  # no content, no metadata, no temporary file
+
+
+def test_a_writer_spread_over_time_stores_what_put_would(
+    store: LocalStore, random_bytes: bytes
+) -> None:
+    data = random_bytes[: 3 * 262_144 + 7]
+    writer = store.writer(content_type="image/gif")
+    for start in range(0, len(data), 100_000):
+        writer.write(data[start : start + 100_000])
+        writer.sync()
+        assert not store.exists(compute_cid(data))  # nobody sees it before the commit
+    assert writer.commit() == (compute_cid(data), len(data))
+    assert (
+        store.get(compute_cid(data)) == data
+        and store.content_type(compute_cid(data)) == "image/gif"
+    )
+    assert sorted(p.name for p in store.root.iterdir()) == sorted(
+        [compute_cid(data), f"{compute_cid(data)}.json"]
+    )
+
+
+def test_an_aborted_writer_leaves_nothing(store: LocalStore) -> None:
+    writer = store.writer(content_type="image/gif")
+    writer.write(GIF)
+    writer.abort()
+    assert list(store.root.iterdir()) == []
+
+
+def test_only_old_temporary_files_are_cleaned(store: LocalStore) -> None:
+    cid = store.put(GIF, content_type="image/gif")
+    left = store.writer(content_type="image/gif")  # a writer whose process was killed
+    left.write(GIF)
+    live = store.writer(content_type="image/gif")
+    live.write(GIF)
+    stale_path = next(p for p in store.root.iterdir() if p.name.startswith(".tmp-"))
+    hour_ago = time.time() - 3600
+    for path in store.root.glob(".tmp-*"):
+        if path == stale_path:
+            os.utime(path, (hour_ago, hour_ago))
+    assert store.clean_temporary(older_than_s=600) == 1
+    assert not stale_path.exists()
+    assert len(list(store.root.glob(".tmp-*"))) == 1  # the live one is left alone
+    assert store.get(cid) == GIF  # stored content is never touched
+    left.abort()
+    live.abort()
+    assert list(store.root.glob(".tmp-*")) == []

@@ -15,7 +15,7 @@ from lantern.contract import FrameBlock, JobSpec
 from lantern.settings import KafkaSettings
 from pinning import LocalStore
 from render import Gen1Settings, RenderOptions, plan_palette, render_blocks, render_gif
-from streams.assemble import READ_AHEAD, gif_parts
+from streams.assemble import READ_AHEAD, Assembly, Draft, gif_parts, inline_prefix
 from streams.blocks import (
     BlockStore,
     block_of,
@@ -188,3 +188,71 @@ def test_a_gif_with_a_damaged_block_is_not_stored(tmp_path: Path) -> None:
     assert list(store.root.iterdir()) == []
     with pytest.raises(PipelineError, match="5 frame blocks recorded for 6 frames"):
         gif_parts(blocks, _job(settings, options, palette), [encode_run(digests[:5], ())])
+
+
+def test_a_gif_written_ahead_run_by_run_is_the_gif_written_whole(tmp_path: Path) -> None:
+    settings, options = Gen1Settings(), RenderOptions(size=32, frames=READ_AHEAD * 2 + 3)
+    palette = plan_palette(settings, options)
+    blocks = BlockStore(tmp_path / "blocks")
+    digests = render_to_store(blocks.root, JOB, settings, options, palette, 0, options.frames)
+    job, store = _job(settings, options, palette), LocalStore(tmp_path / "store")
+    draft = Draft.start(store, job)
+    for stop in (4, 4, 11, 17):  # as runs come in (one twice: nothing new to write)
+        assert draft.leads_to(job, digests[:stop])
+        draft.extend(blocks, JOB, digests[:stop])
+        assert draft.written == stop
+    frames = [(digest, None) for digest in digests]
+    cid, size = draft.finish(blocks, job, frames)
+    expected = render_gif(settings, options)
+    assert store.get(cid) == expected and size == len(expected)
+    whole = LocalStore(tmp_path / "whole").put_chunks(
+        gif_parts(blocks, job, [encode_run(digests, ())]), content_type="image/gif"
+    )
+    assert whole == (cid, size)
+
+
+def test_a_draft_leads_only_to_its_own_gif(tmp_path: Path) -> None:
+    settings, options = Gen1Settings(), RenderOptions(size=32, frames=6)
+    palette = plan_palette(settings, options)
+    blocks = BlockStore(tmp_path / "blocks")
+    digests = render_to_store(blocks.root, JOB, settings, options, palette, 0, 6)
+    job, store = _job(settings, options, palette), LocalStore(tmp_path / "store")
+    draft = Draft.start(store, job)
+    draft.extend(blocks, JOB, digests[:3])
+    assert draft.leads_to(job, digests) and draft.leads_to(job, digests[:3])
+    assert not draft.leads_to(job, digests[:2])  # fewer frames than it has written
+    assert not draft.leads_to(job, [digests[0], "0" * 64, *digests[2:]])  # another frame 1
+    other = _job(settings, options, bytes(reversed(palette)))
+    assert not draft.leads_to(other, digests)  # another header
+    draft.abort()
+    assert not [p for p in store.root.iterdir()]  # nothing stored, nothing left behind
+
+
+def test_a_damaged_block_stops_a_draft_where_it_is(tmp_path: Path) -> None:
+    settings, options = Gen1Settings(), RenderOptions(size=32, frames=8)
+    palette = plan_palette(settings, options)
+    blocks = BlockStore(tmp_path / "blocks")
+    digests = render_to_store(blocks.root, JOB, settings, options, palette, 0, 8)
+    blocks.path(JOB, 5).write_bytes(b"not the block")
+    job, store = _job(settings, options, palette), LocalStore(tmp_path / "store")
+    draft = Draft.start(store, job)
+    with pytest.raises(PipelineError, match="frame 5 block does not match"):
+        draft.extend(blocks, JOB, digests)
+    assert draft.written == 5 and draft.leads_to(job, digests)
+    with pytest.raises(PipelineError, match="frame 5"):
+        draft.finish(blocks, job, [(digest, None) for digest in digests])
+    assert not [p for p in store.root.iterdir()]  # a failed finish stores nothing
+
+
+def test_the_frames_written_ahead_are_the_first_without_a_gap() -> None:
+    state = Assembly(job_id=JOB, frames=12)
+    assert inline_prefix(state) == []
+    state = state.with_run(3, 2, 0.0, ("d3", "d4"))  # not from the first frame: nothing yet
+    assert inline_prefix(state) == []
+    state = state.with_run(0, 3, 0.0, ("d0", "d1", "d2"))
+    assert inline_prefix(state) == ["d0", "d1", "d2", "d3", "d4"]
+    state = state.with_run(8, 2, 0.0, ("d8", "d9"))  # after a gap: not yet
+    assert inline_prefix(state) == ["d0", "d1", "d2", "d3", "d4"]
+    state = state.with_run(5, 2, 0.0)  # a run in the blocks table (carried) ends it
+    state = state.with_run(7, 1, 0.0, ("d7",))
+    assert inline_prefix(state) == ["d0", "d1", "d2", "d3", "d4"]
