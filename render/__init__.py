@@ -30,12 +30,14 @@ from render.job import (
     render_blocks,
     render_frames,
     render_gif,
+    render_samples,
 )
 from render.palette import (
     NO_ALTERNATE,
     TRANSPARENT,
     Quantizer,
     choose_palette,
+    palette_of_samples,
     palette_rgb,
     quantize,
     sample_indices,
@@ -73,6 +75,7 @@ __all__ = [
     "frame_time",
     "full_patch",
     "gif_header",
+    "palette_of_samples",
     "palette_rgb",
     "plan_palette",
     "quantize",
@@ -81,5 +84,6 @@ __all__ = [
     "render_frame",
     "render_frames",
     "render_gif",
+    "render_samples",
     "sample_indices",
 ]

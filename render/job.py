@@ -23,7 +23,7 @@ from render.art import render_frame
 from render.encoder import Encoding, FrameEncoder
 from render.errors import RenderError
 from render.gif import assemble_gif, gif_header
-from render.palette import choose_palette, sample_indices
+from render.palette import choose_palette, palette_of_samples, sample_indices, sample_pixels
 from render.settings import Gen1Settings, RenderOptions
 from render.timing import frame_time
 
@@ -36,6 +36,8 @@ __all__ = [
     "render_blocks",
     "render_frames",
     "render_gif",
+    "render_samples",
+    "sample_shares",
 ]
 
 Progress = Callable[[int, int], None]  # (frames done, frames in all)
@@ -132,9 +134,24 @@ def plan_palette(settings: Gen1Settings, options: RenderOptions) -> bytes:
 def render_frames(
     settings: Gen1Settings, options: RenderOptions, indices: Sequence[int]
 ) -> list[npt.NDArray[np.uint8]]:
-    """The RGB frames at ``indices``: `plan_palette`'s samples, or a share of them for a pool
-    (``choose_palette`` of the shares in order gives the same palette)."""
+    """The RGB frames at ``indices``, e.g. `plan_palette`'s samples."""
     return [render_frame(settings, options, index) for index in indices]
+
+
+def render_samples(
+    settings: Gen1Settings, options: RenderOptions, indices: Sequence[int], first: int, total: int
+) -> npt.NDArray[np.uint8]:
+    """The pixels the palette is chosen from (`sample_pixels`) in the sample frames at
+    ``indices``, which are samples ``first``.. of ``total``: a process's share of
+    `plan_palette`'s samples, a sixteenth of the frames' bytes to send back. `palette_of_samples`
+    of the shares in order gives `plan_palette`'s palette."""
+    return sample_pixels(render_frames(settings, options, indices), first, total)
+
+
+def sample_shares(indices: Sequence[int], parts: int) -> list[tuple[list[int], int]]:
+    """``indices`` cut into at most ``parts`` consecutive shares, each with its position."""
+    size = math.ceil(len(indices) / max(1, parts))
+    return [(list(indices[at : at + size]), at) for at in range(0, len(indices), size)]
 
 
 def render_gif(
@@ -165,10 +182,11 @@ def render_gif(
         return assemble_gif(gif_header(options.size, palette), blocks)
     with ProcessPoolExecutor(max_workers=min(processes, options.frames)) as pool:
         samples = sample_indices(options.frames)
-        frames = pool.map(
-            render_frame, [settings] * len(samples), [options] * len(samples), samples
-        )
-        palette = choose_palette(list(frames))
+        futures = [
+            pool.submit(render_samples, settings, options, part, at, len(samples))
+            for part, at in sample_shares(samples, processes)
+        ]
+        palette = palette_of_samples([future.result() for future in futures])
         blocks = _render_parallel(pool, settings, options, palette, encoding, processes, progress)
     return assemble_gif(gif_header(options.size, palette), blocks)
 

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["median_cut"]
+__all__ = ["median_cut", "median_cut_samples", "sample_pixels"]
 
 _SAMPLE_PIXELS = 1 << 16  # pixels the statistics look at, whatever the frame size
 # per cell: pixel count, the sums of r, g, b and the sums of their squares
@@ -43,13 +43,31 @@ def _errors(moments: Moments) -> npt.NDArray[np.float64]:
     return errors
 
 
+def sample_pixels(
+    frames: Sequence[npt.NDArray[np.uint8]], first: int = 0, total: int | None = None
+) -> npt.NDArray[np.uint8]:
+    """The pixels the statistics look at in ``frames`` (n, 3), as uint8: every stride-th row
+    and column of the sample frames stacked one under the other. ``frames`` are the sample
+    frames ``first``.. of ``total`` (None: these are all), so that processes sampling shares
+    of them, concatenated in order, give the same pixels as one sampling all, at a sixteenth
+    of the frames' bytes to send back."""
+    if not frames:
+        return np.zeros((0, 3), dtype=np.uint8)
+    height, width = frames[0].shape[:2]
+    total = len(frames) if total is None else total
+    stride = max(1, math.isqrt(total * height * width // _SAMPLE_PIXELS))
+    rows = [
+        frame[(-(first + number) * height) % stride :: stride, ::stride].reshape(-1, 3)
+        for number, frame in enumerate(frames)
+    ]
+    return np.concatenate(rows, axis=0)
+
+
 def _histogram(
-    frames: Sequence[npt.NDArray[np.uint8]],
+    samples: Sequence[npt.NDArray[np.uint8]],
 ) -> tuple[Moments, npt.NDArray[np.int64]]:
     """The moments of every 7-bit cell the sampled pixels fall in, and those cells' coordinates."""
-    stacked = np.concatenate(frames, axis=0)
-    stride = max(1, math.isqrt(stacked.shape[0] * stacked.shape[1] // _SAMPLE_PIXELS))
-    pixels = stacked[::stride, ::stride].reshape(-1, 3).astype(np.int64)
+    pixels = np.concatenate(samples, axis=0).astype(np.int64)
     cells = pixels >> 1
     keys = cells[:, 0] << 14 | cells[:, 1] << 7 | cells[:, 2]
     unique, inverse = np.unique(keys, return_inverse=True)
@@ -80,7 +98,14 @@ def _split(
 def median_cut(frames: Sequence[npt.NDArray[np.uint8]], colours: int) -> npt.NDArray[np.uint8]:
     """Up to `colours` (n, 3) RGB colours for the pixels of `frames`, fewer if there are fewer
     distinct cells."""
-    moments, coordinates = _histogram(frames)
+    return median_cut_samples([sample_pixels(frames)], colours)
+
+
+def median_cut_samples(
+    samples: Sequence[npt.NDArray[np.uint8]], colours: int
+) -> npt.NDArray[np.uint8]:
+    """`median_cut` of the frames whose `sample_pixels` are `samples`, in order."""
+    moments, coordinates = _histogram(samples)
 
     def box(members: npt.NDArray[np.intp], serial: int) -> tuple[float, int, Any, Moments]:
         """A heap entry: the box's error negated (a max-heap; the serial number breaks ties in

@@ -17,7 +17,7 @@ from PIL import Image
 
 from render import _gifcodec
 from render.errors import RenderError
-from render.mediancut import median_cut
+from render.mediancut import median_cut_samples, sample_pixels
 
 __all__ = [
     "COLOURS",
@@ -26,10 +26,12 @@ __all__ = [
     "TRANSPARENT",
     "Quantizer",
     "choose_palette",
+    "palette_of_samples",
     "palette_rgb",
     "quantize",
     "quantizer_for",
     "sample_indices",
+    "sample_pixels",
 ]
 
 PALETTE_SIZE = 256
@@ -51,7 +53,15 @@ def choose_palette(frames: Sequence[npt.NDArray[np.uint8]]) -> bytes:
     """The 768-byte palette (256 RGB triples, the last one unused) from sample frames."""
     if not frames:
         raise RenderError("a palette needs at least one sample frame")
-    colours = median_cut(frames, COLOURS).tobytes()
+    return palette_of_samples([sample_pixels(frames)])
+
+
+def palette_of_samples(samples: Sequence[npt.NDArray[np.uint8]]) -> bytes:
+    """`choose_palette` of the sample frames whose `sample_pixels` are `samples`, in order (a
+    share of the frames each, sampled where they were rendered)."""
+    if not samples or not any(len(pixels) for pixels in samples):
+        raise RenderError("a palette needs at least one sample frame")
+    colours = median_cut_samples(samples, COLOURS).tobytes()
     # Fewer colours (a flat frame): repeat the last one, so no index maps to a stray black.
     if len(colours) < 3 * COLOURS:
         colours += colours[-3:] * (COLOURS - len(colours) // 3)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import math
 import pickle
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -15,11 +17,16 @@ from render import (
     RenderOptions,
     assemble_gif,
     gif_header,
+    palette_of_samples,
     plan_palette,
     render_block,
+    render_frames,
     render_gif,
+    render_samples,
+    sample_indices,
 )
-from render.job import _render_run
+from render.job import _render_run, sample_shares
+from render.mediancut import sample_pixels
 
 SETTINGS = Gen1Settings()
 OPTIONS = RenderOptions(size=64, frames=7)
@@ -80,7 +87,7 @@ def test_a_failing_frame_names_its_index() -> None:
 
 
 def test_a_worker_failure_aborts_the_render(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("render.job.choose_palette", lambda frames: b"not a palette")
+    monkeypatch.setattr("render.job.palette_of_samples", lambda samples: b"not a palette")
     with pytest.raises(RenderError) as info:
         render_gif(SETTINGS, OPTIONS, processes=2)
     assert info.value.frame_index is not None
@@ -89,3 +96,28 @@ def test_a_worker_failure_aborts_the_render(monkeypatch: pytest.MonkeyPatch) -> 
 def test_processes_must_be_positive() -> None:
     with pytest.raises(ValueError, match="processes"):
         render_gif(SETTINGS, OPTIONS, processes=0)
+
+
+@pytest.mark.parametrize("size", [64, 100, 500])  # 500: rows per frame not a multiple of the stride
+@pytest.mark.parametrize("processes", [2, 3, 4])
+def test_a_palette_from_shares_of_the_samples_is_plan_palettes(size: int, processes: int) -> None:
+    settings, options = Gen1Settings(), RenderOptions(size=size, frames=40)
+    indices = sample_indices(options.frames)
+    shares = sample_shares(indices, processes)
+    assert [index for part, _ in shares for index in part] == indices
+    samples = [render_samples(settings, options, part, at, len(indices)) for part, at in shares]
+    frames = render_frames(settings, options, indices)
+    # the frames stacked one under the other, every stride-th row and column of the stack
+    stacked = np.concatenate(frames, axis=0)
+    stride = max(1, math.isqrt(stacked.shape[0] * stacked.shape[1] // 65536))
+    whole = stacked[::stride, ::stride].reshape(-1, 3)
+    assert np.array_equal(np.concatenate(samples), whole)
+    assert np.array_equal(sample_pixels(frames), whole)
+    if size == 500:  # a ninth of the frames' bytes is what the processes send back
+        assert sum(sample.nbytes for sample in samples) * 8 < sum(f.nbytes for f in frames)
+    assert palette_of_samples(samples) == plan_palette(settings, options)
+
+
+def test_a_palette_needs_samples() -> None:
+    with pytest.raises(RenderError, match="at least one sample frame"):
+        palette_of_samples([])

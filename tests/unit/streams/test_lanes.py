@@ -172,7 +172,7 @@ async def test_a_palette_is_planned_over_idle_processes_and_in_one_run_when_busy
         idle = Runs(LanePool(executor, slots=2))
         assert await _plan_palette(idle, settings, options, Lane.LIVE) == expected  # type: ignore[arg-type]
         # two shares of the four sample frames at once, then the choice
-        assert idle.names == ["render_frames", "render_frames", "choose_palette"]
+        assert idle.names == ["render_samples", "render_samples", "palette_of_samples"]
         assert idle.pool.idle() == 2
         busy = Runs(LanePool(executor, slots=2))
         holding = asyncio.create_task(busy.pool.run(Lane.BULK, time.sleep, 0.5))
