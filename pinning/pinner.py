@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from pinning.backends.base import Content, PinBackend
 from pinning.errors import CidMismatch, PinTooLarge, PinUnavailable
@@ -69,11 +70,9 @@ class Pinner:
         it has elsewhere, at whatever version) or else as ``stored_cid``."""
         if self.fetch is not None and not await asyncio.to_thread(self.store.exists, stored_cid):
             await self.fetch(source or stored_cid)
-        path = await asyncio.to_thread(self.store.path, stored_cid)
-        size = path.stat().st_size
+        path, size, content_type = await asyncio.to_thread(self._stored, stored_cid)
         if size > self.max_bytes:
             raise PinTooLarge(stored_cid, size, self.max_bytes)
-        content_type = await asyncio.to_thread(self.store.content_type, stored_cid)
         cid = stored_cid
         if self.cid_version != 0:
             cid = await asyncio.to_thread(cid_of_file, path, cid_version=self.cid_version)
@@ -100,6 +99,11 @@ class Pinner:
             self.backend.name, cid, size, pinned.already, time.monotonic() - started,
         )  # fmt: skip
         return PinResult(cid=cid, size=size, already=pinned.already)
+
+    def _stored(self, cid: str) -> tuple[Path, int, str]:
+        """Where the store holds ``cid``, its size and media type, in one trip to a thread."""
+        path = self.store.path(cid)
+        return path, path.stat().st_size, self.store.content_type(cid)
 
     async def pin_bytes(
         self,
