@@ -58,7 +58,7 @@ from functools import cache, partial
 from typing import Any
 
 import faust
-from faust.types import TableT
+from faust.types import TP, TableT
 
 from lantern.contract import FrameBlock, JobEnded, JobSpec, PinRequest
 from pinning.store import LocalStore, StoreWriter
@@ -68,6 +68,7 @@ from .blocks import BlockStore, block_of, decode_run, encode_run
 from .errors import PipelineError
 from .ids import check_job_id, valid_job_id
 from .pipeline import Pipeline, is_permanent
+from .resume import LanternApp
 from .schema import RecordSchema
 from .topics import ASSEMBLIES_TABLE, BLOCKS_CHANGELOG_CONFIG, BLOCKS_TABLE, partition_of
 
@@ -623,7 +624,16 @@ def attach(app: faust.App, pipe: Pipeline, out: faust.TopicT) -> faust.TopicT:
         default=None,
         extra_topic_configs=BLOCKS_CHANGELOG_CONFIG,
     )
-    applier = Applier(app, pipe, out, blocks, assemblies, store)
+    by_commit = pipe.settings.kafka.processing_guarantee != "exactly_once"
+    applier = Applier(app, pipe, out, blocks, assemblies, store, by_commit=by_commit)
+
+    def owned(partition: int) -> bool:
+        return TP(name, partition) in app.assignor.assigned_actives()
+
+    if isinstance(app, LanternApp):
+        app.before_commit.append(partial(applier.write_pending, owned))
+    else:  # an app that cannot say when it commits: every state at once
+        applier.by_commit = False
     # drafts of GIFs (``Draft``) a killed worker left in the content store
     pipe.store.clean_temporary(older_than_s=2 * DRAFT_IDLE_S)
 
@@ -690,6 +700,11 @@ class Applier:
     store: BlockStore
     # job → its GIF written so far, while its frames arrive (in memory only: ``Draft``)
     drafts: dict[str, Draft] = field(default_factory=dict)
+    # states of jobs still collecting, held in the table here and sent to its changelog just
+    # before the next commit of offsets (``write_pending``) rather than once a run: False
+    # under exactly-once, where every write belongs to its event's transaction
+    by_commit: bool = True
+    pending: dict[str, Assembly] = field(default_factory=dict)
 
     async def handle(self, event: FrameBlock | JobEnded) -> None:
         """Read the job's state, decide (``step``), apply the actions in order; then write
@@ -702,7 +717,7 @@ class Applier:
             await self.apply(action)
         if isinstance(event, JobEnded):
             self._drop_draft(job_id)
-        elif after is not None and not after.gif_cid and after.count < after.frames:
+        elif after is not None and collecting(after):
             await self._write_ahead(event.spec, after)
 
     async def apply(self, action: Action) -> None:
@@ -710,9 +725,14 @@ class Applier:
         match action:
             case RecordRun(key, digests, blocks):
                 self.blocks[key] = encode_run(digests, blocks)
+            case SaveState(state) if self.by_commit and collecting(state):
+                self.assemblies.data[state.job_id] = state
+                self.pending[state.job_id] = state
             case SaveState(state):
+                self.pending.pop(state.job_id, None)
                 self.assemblies[state.job_id] = state
             case DeleteState(job_id):
+                self.pending.pop(job_id, None)
                 del self.assemblies[job_id]
             case DropRuns(keys):
                 for key in keys:
@@ -761,9 +781,28 @@ class Applier:
         detail = f"GIF of {size} bytes"
         await self.pipe.report(job_id, "pinning", 70, stage="assemble", detail=detail, here=True)
         log.info("assembled job=%s bytes=%d cid=%s", job_id, size, gif_cid)
+        self.pending.pop(job_id, None)
         self.assemblies[job_id] = state.assembled(
             gif_cid, size, spec.generation, time.time(), shared_cid=shared
         )
+
+    def write_pending(self, owned: Callable[[int], bool]) -> int:
+        """Send the states held since the last commit to the table's changelog, just before
+        the consumer commits the offsets of the events that made them (``LanternConsumer``):
+        how many. A job's state changes with every run (ten times a default job), but only
+        the last before a commit needs to be on the broker: a worker killed before it is sent
+        has not committed those events either, and whoever takes the partition over recovers
+        the state last sent and reads them again. A state of a partition this worker no
+        longer owns (``owned``: by the frames topic's partition number) is not sent: its
+        events are read again by the new owner, which would otherwise meet an older state."""
+        sent = 0
+        partitions = self.pipe.settings.kafka.partitions
+        for job_id, state in self.pending.items():
+            if owned(partition_of(job_id, partitions)):
+                self.assemblies.send_changelog(None, job_id, state)
+                sent += 1
+        self.pending.clear()
+        return sent
 
     async def _write_ahead(self, spec: JobSpec, state: Assembly) -> None:
         """Write the job's GIF on from where its draft stands, as far as its frames are in
@@ -827,6 +866,11 @@ class Applier:
                 raise
             log.warning("GIF of job=%s not added to the node: %s", job_id, exc)
             return ""
+
+
+def collecting(state: Assembly) -> bool:
+    """Whether ``state`` is of a job still collecting its frames: some not in, no GIF."""
+    return not state.gif_cid and state.count < state.frames
 
 
 def _lazy_membership(listing: Callable[[], frozenset[int]]) -> Callable[[int], bool]:

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any, cast
 
 import faust
@@ -147,6 +148,14 @@ class LanternConsumer(faust_aiokafka.Consumer):
         streams = {tp for tp in self.assignment() if tp.topic not in changelogs}
         await _seek(self, streams)
 
+    async def force_commit(self, topics: Any = None, start_new_transaction: bool = True) -> bool:
+        """faust's commit, after the app's ``before_commit`` hooks: faust then takes the
+        offsets to commit, flushes the producer and commits them, with no await before the
+        offsets are taken, so every event those offsets cover has had its hooks' writes."""
+        for hook in getattr(self.app, "before_commit", ()):
+            hook()
+        return bool(await super().force_commit(topics, start_new_transaction))
+
     def ack(self, message: Message) -> bool:
         """Ack a processed event; an event the stream skipped unprocessed is not acked."""
         if not message.tracked:
@@ -183,7 +192,17 @@ class LanternTransport(faust_aiokafka.Transport):
 
 
 class LanternApp(faust.App):
-    """A faust App on ``LanternTransport`` and ``LanternTableManager``."""
+    """A faust App on ``LanternTransport`` and ``LanternTableManager``, with hooks run just
+    before each commit of offsets (``before_commit``)."""
+
+    @property
+    def before_commit(self) -> list[Callable[[], object]]:
+        """Called in order, with nothing in between, just before the consumer takes the
+        offsets to commit: what they send is flushed to the broker before the commit."""
+        hooks: list[Callable[[], object]] | None = self.__dict__.get("_before_commit")
+        if hooks is None:
+            hooks = self.__dict__["_before_commit"] = []
+        return hooks
 
     def _new_transport(self) -> Any:
         return LanternTransport(self.conf.broker_consumer, self)

@@ -4,10 +4,13 @@ the agent is told to do it."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any, cast
 
 from lantern.contract import FrameBlock, JobEnded, JobSpec, PinRequest
 from streams.assemble import (
     Action,
+    Applier,
     Assembly,
     DeleteState,
     DropFiles,
@@ -26,6 +29,7 @@ from streams.assemble import (
     table_keys,
 )
 from streams.blocks import decode_run, encode_run
+from streams.topics import partition_of
 
 JOB = "0123456789abcdef0123456789abcdef"
 FRAMES = 30
@@ -496,3 +500,85 @@ def test_a_carried_block_after_the_job_finished_starts_a_partial_state_the_sweep
     later = NOW + 3601
     agent.feed(ended("stale"), now=later)
     assert agent.state is None and agent.runs == {} and agent.carried == {}
+
+
+# ── the Applier: a collecting job's state is sent once per commit, not once per run ─────────────
+
+
+@dataclass
+class Table:
+    """What the Applier asks of a faust table: its data, set and delete (each sent to the
+    changelog at once), and a changelog record sent on its own."""
+
+    data: dict[str, Assembly] = field(default_factory=dict)
+    changelog: list[tuple[str, Assembly | None]] = field(default_factory=list)
+
+    def __setitem__(self, key: str, value: Assembly) -> None:
+        self.data[key] = value
+        self.changelog.append((key, value))
+
+    def __delitem__(self, key: str) -> None:
+        del self.data[key]
+        self.changelog.append((key, None))
+
+    def send_changelog(self, partition: int | None, key: str, value: Assembly) -> None:
+        assert partition is None  # by the key, as faust's own writes
+        self.changelog.append((key, value))
+
+
+def applier(by_commit: bool = True) -> tuple[Applier, Table]:
+    table = Table()
+    pipe: Any = SimpleNamespace(settings=SimpleNamespace(kafka=SimpleNamespace(partitions=8)))
+    none: Any = None
+    return Applier(none, pipe, none, none, cast(Any, table), none, by_commit=by_commit), table
+
+
+def collecting_states(count: int) -> list[Assembly]:
+    state = Assembly(job_id=JOB, frames=FRAMES)
+    states = []
+    for number in range(count):
+        state = state.with_run(10 * number, 10, NOW, tuple(digests(10 * number, 10 * number + 10)))
+        states.append(state)
+    return states
+
+
+async def test_a_collecting_state_is_held_and_only_its_last_sent_at_the_commit() -> None:
+    agent, table = applier()
+    first, second = collecting_states(2)
+    for state in (first, second):
+        await agent.apply(SaveState(state))
+        assert table.data[JOB] == state  # read back at once by the next event
+    assert table.changelog == []  # nothing sent yet
+    mine = partition_of(JOB, 8)
+    assert agent.write_pending(lambda partition: partition == mine) == 1
+    assert table.changelog == [(JOB, second)]
+    assert agent.write_pending(lambda partition: True) == 0  # sent once
+
+
+async def test_a_held_state_of_a_partition_no_longer_owned_is_not_sent() -> None:
+    agent, table = applier()
+    await agent.apply(SaveState(collecting_states(1)[0]))
+    assert agent.write_pending(lambda partition: False) == 0
+    assert table.changelog == [] and agent.pending == {}  # its new owner reads its events again
+
+
+async def test_a_finished_or_forgotten_state_is_sent_at_once_and_replaces_the_held_one() -> None:
+    agent, table = applier()
+    collecting = collecting_states(2)[1]
+    await agent.apply(SaveState(collecting))
+    complete = collecting.with_run(20, 10, NOW, tuple(digests(20, 30)))  # every frame in
+    await agent.apply(SaveState(complete))
+    assert table.changelog == [(JOB, complete)]
+    assert agent.write_pending(lambda partition: True) == 0  # the older state never follows
+    await agent.apply(SaveState(collecting))
+    await agent.apply(DeleteState(JOB))
+    assert table.changelog[-1] == (JOB, None)
+    assert agent.write_pending(lambda partition: True) == 0
+
+
+async def test_under_exactly_once_every_state_is_sent_with_its_event() -> None:
+    agent, table = applier(by_commit=False)
+    states = collecting_states(2)
+    for state in states:
+        await agent.apply(SaveState(state))
+    assert table.changelog == [(JOB, state) for state in states]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 from collections import defaultdict
+from types import SimpleNamespace
 from typing import Any
 
 import faust
@@ -101,6 +102,36 @@ def test_faust_still_has_the_code_corrected_here() -> None:
     seek = done.index("consumer.perform_seek()")
     assert resume < seek, "faust now seeks before resuming: LanternRecovery may be dropped"
     assert "> 1" in inspect.getsource(Consumer._new_offset)
+    # the before-commit hooks rely on faust taking the offsets before its first await
+    commit_tps = inspect.getsource(Consumer._commit_tps)
+    assert commit_tps.index("_filter_committable_offsets") < commit_tps.index("await")
+    force = inspect.getsource(Consumer.force_commit)
+    assert force.index("_filter_tps_with_pending_acks") < force.index("await")
+    commit_offsets = inspect.getsource(Consumer._commit_offsets)
+    assert commit_offsets.index("producer.flush()") < commit_offsets.index("self._commit(")
+
+
+async def test_the_apps_hooks_run_before_faust_takes_the_offsets(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    order: list[str] = []
+
+    async def faust_commit(
+        self: Any, topics: Any = None, start_new_transaction: bool = True
+    ) -> bool:
+        order.append("offsets taken")
+        return True
+
+    monkeypatch.setattr(Consumer, "force_commit", faust_commit)
+    c: Any = LanternConsumer.__new__(LanternConsumer)
+    c.app = SimpleNamespace(before_commit=[lambda: order.append("1"), lambda: order.append("2")])
+    assert await c.force_commit() is True
+    assert order == ["1", "2", "offsets taken"]
+
+
+def test_the_worker_app_takes_before_commit_hooks() -> None:
+    app = create_app(Settings())
+    assert app.before_commit == [] and app.before_commit is app.before_commit
 
 
 @pytest.mark.parametrize(
