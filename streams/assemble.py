@@ -817,11 +817,11 @@ class Applier:
             draft = None
         if draft is not None and len(digests) == draft.written:
             return
-        if draft is None:
-            if not digests or not self._room_for_draft():
-                return
-            draft = self.drafts[job_id] = Draft.start(self.pipe.store, spec)
+        if draft is None and (not digests or not self._room_for_draft()):
+            return
         try:
+            if draft is None:
+                draft = self.drafts[job_id] = Draft.start(self.pipe.store, spec)
             await asyncio.to_thread(draft.extend, self.store, job_id, digests)
         except Exception as exc:
             log.info("GIF of job=%s not written ahead: %s", job_id, exc)

@@ -8,6 +8,8 @@ import hashlib
 import random
 from itertools import pairwise
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -15,7 +17,7 @@ from lantern.contract import FrameBlock, JobSpec
 from lantern.settings import KafkaSettings
 from pinning import LocalStore
 from render import Gen1Settings, RenderOptions, plan_palette, render_blocks, render_gif
-from streams.assemble import READ_AHEAD, Assembly, Draft, gif_parts, inline_prefix
+from streams.assemble import READ_AHEAD, Applier, Assembly, Draft, gif_parts, inline_prefix
 from streams.blocks import (
     BlockStore,
     block_of,
@@ -256,3 +258,43 @@ def test_the_frames_written_ahead_are_the_first_without_a_gap() -> None:
     state = state.with_run(5, 2, 0.0)  # a run in the blocks table (carried) ends it
     state = state.with_run(7, 1, 0.0, ("d7",))
     assert inline_prefix(state) == ["d0", "d1", "d2", "d3", "d4"]
+
+
+def _writing_applier(content: LocalStore, blocks: BlockStore) -> Applier:
+    none: Any = None
+    pipe: Any = SimpleNamespace(store=content)
+    return Applier(none, pipe, none, none, none, blocks)
+
+
+async def test_the_assembler_writes_a_gif_ahead_as_far_as_its_frames_are_in(
+    tmp_path: Path,
+) -> None:
+    settings, options = Gen1Settings(), RenderOptions(size=32, frames=9)
+    palette = plan_palette(settings, options)
+    blocks = BlockStore(tmp_path / "blocks")
+    digests = render_to_store(blocks.root, JOB, settings, options, palette, 0, 9)
+    job = _job(settings, options, palette)
+    agent = _writing_applier(LocalStore(tmp_path / "store"), blocks)
+    state = Assembly(job_id=JOB, frames=9).with_run(3, 3, 0.0, tuple(digests[3:6]))
+    await agent._write_ahead(job, state)
+    assert agent.drafts == {}  # frame 0 is not in: nothing to write yet
+    state = state.with_run(0, 3, 0.0, tuple(digests[:3]))
+    await agent._write_ahead(job, state)
+    assert agent.drafts[JOB].written == 6
+    agent.drop_drafts()
+    assert not list((tmp_path / "store").iterdir())
+
+
+async def test_a_store_that_cannot_take_a_draft_leaves_the_gif_to_the_end(
+    tmp_path: Path,
+) -> None:
+    settings, options = Gen1Settings(), RenderOptions(size=32, frames=6)
+    palette = plan_palette(settings, options)
+    blocks = BlockStore(tmp_path / "blocks")
+    digests = render_to_store(blocks.root, JOB, settings, options, palette, 0, 6)
+    content = LocalStore(tmp_path / "store")
+    content.root.rmdir()  # gone: no temporary file can be made there
+    agent = _writing_applier(content, blocks)
+    state = Assembly(job_id=JOB, frames=6).with_run(0, 3, 0.0, tuple(digests[:3]))
+    await agent._write_ahead(_job(settings, options, palette), state)  # does not raise
+    assert agent.drafts == {}
