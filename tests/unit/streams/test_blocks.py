@@ -203,7 +203,7 @@ def test_a_gif_written_ahead_run_by_run_is_the_gif_written_whole(tmp_path: Path)
         assert draft.leads_to(job, digests[:stop])
         draft.extend(blocks, JOB, digests[:stop])
         assert draft.written == stop
-    frames = [(digest, None) for digest in digests]
+    frames: list[tuple[str, str | None]] = [(digest, None) for digest in digests]
     cid, size = draft.finish(blocks, job, frames)
     expected = render_gif(settings, options)
     assert store.get(cid) == expected and size == len(expected)
