@@ -704,7 +704,8 @@ class Applier:
     # before the next commit of offsets (``write_pending``) rather than once a run: False
     # under exactly-once, where every write belongs to its event's transaction
     by_commit: bool = True
-    pending: dict[str, Assembly] = field(default_factory=dict)
+    # job → (the changelog partition faust would write it to, its state)
+    pending: dict[str, tuple[int, Assembly]] = field(default_factory=dict)
 
     async def handle(self, event: FrameBlock | JobEnded) -> None:
         """Read the job's state, decide (``step``), apply the actions in order; then write
@@ -727,7 +728,7 @@ class Applier:
                 self.blocks[key] = encode_run(digests, blocks)
             case SaveState(state) if self.by_commit and collecting(state):
                 self.assemblies.data[state.job_id] = state
-                self.pending[state.job_id] = state
+                self.pending[state.job_id] = (self._partition(state.job_id), state)
             case SaveState(state):
                 self.pending.pop(state.job_id, None)
                 self.assemblies[state.job_id] = state
@@ -796,13 +797,20 @@ class Applier:
         longer owns (``owned``: by the frames topic's partition number) is not sent: its
         events are read again by the new owner, which would otherwise meet an older state."""
         sent = 0
-        partitions = self.pipe.settings.kafka.partitions
-        for job_id, state in self.pending.items():
-            if owned(partition_of(job_id, partitions)):
-                self.assemblies.send_changelog(None, job_id, state)
+        for job_id, (partition, state) in self.pending.items():
+            if owned(partition):
+                self.assemblies.send_changelog(partition, job_id, state)
                 sent += 1
         self.pending.clear()
         return sent
+
+    def _partition(self, job_id: str) -> int:
+        """The partition of the event being processed, where faust writes a table's changes
+        (``Table.partition_for_key``); the job's partition of ``frames`` outside one."""
+        event = faust.current_event()
+        if event is not None:
+            return int(event.message.partition)
+        return partition_of(job_id, self.pipe.settings.kafka.partitions)
 
     async def _write_ahead(self, spec: JobSpec, state: Assembly) -> None:
         """Write the job's GIF on from where its draft stands, as far as its frames are in

@@ -522,7 +522,7 @@ class Table:
         self.changelog.append((key, None))
 
     def send_changelog(self, partition: int | None, key: str, value: Assembly) -> None:
-        assert partition is None  # by the key, as faust's own writes
+        assert partition == partition_of(key, 8)  # the job's partition, as faust's own writes
         self.changelog.append((key, value))
 
 
