@@ -192,11 +192,20 @@ def test_a_gif_with_a_damaged_block_is_not_stored(tmp_path: Path) -> None:
         gif_parts(blocks, _job(settings, options, palette), [encode_run(digests[:5], ())])
 
 
-def test_a_gif_written_ahead_run_by_run_is_the_gif_written_whole(tmp_path: Path) -> None:
-    settings, options = Gen1Settings(), RenderOptions(size=32, frames=READ_AHEAD * 2 + 3)
+def _in_folder(
+    tmp_path: Path, frames: int
+) -> tuple[Gen1Settings, RenderOptions, bytes, BlockStore, list[str]]:
+    """Default art at 32 px, its palette, and every frame's block in the block folder (their
+    digests)."""
+    settings, options = Gen1Settings(), RenderOptions(size=32, frames=frames)
     palette = plan_palette(settings, options)
     blocks = BlockStore(tmp_path / "blocks")
-    digests = render_to_store(blocks.root, JOB, settings, options, palette, 0, options.frames)
+    digests = render_to_store(blocks.root, JOB, settings, options, palette, 0, frames)
+    return settings, options, palette, blocks, digests
+
+
+def test_a_gif_written_ahead_run_by_run_is_the_gif_written_whole(tmp_path: Path) -> None:
+    settings, options, palette, blocks, digests = _in_folder(tmp_path, READ_AHEAD * 2 + 3)
     job, store = _job(settings, options, palette), LocalStore(tmp_path / "store")
     draft = Draft.start(store, job)
     for stop in (4, 4, 11, 17):  # as runs come in (one twice: nothing new to write)
@@ -214,10 +223,7 @@ def test_a_gif_written_ahead_run_by_run_is_the_gif_written_whole(tmp_path: Path)
 
 
 def test_a_draft_leads_only_to_its_own_gif(tmp_path: Path) -> None:
-    settings, options = Gen1Settings(), RenderOptions(size=32, frames=6)
-    palette = plan_palette(settings, options)
-    blocks = BlockStore(tmp_path / "blocks")
-    digests = render_to_store(blocks.root, JOB, settings, options, palette, 0, 6)
+    settings, options, palette, blocks, digests = _in_folder(tmp_path, 6)
     job, store = _job(settings, options, palette), LocalStore(tmp_path / "store")
     draft = Draft.start(store, job)
     draft.extend(blocks, JOB, digests[:3])
@@ -231,10 +237,7 @@ def test_a_draft_leads_only_to_its_own_gif(tmp_path: Path) -> None:
 
 
 def test_a_damaged_block_stops_a_draft_where_it_is(tmp_path: Path) -> None:
-    settings, options = Gen1Settings(), RenderOptions(size=32, frames=8)
-    palette = plan_palette(settings, options)
-    blocks = BlockStore(tmp_path / "blocks")
-    digests = render_to_store(blocks.root, JOB, settings, options, palette, 0, 8)
+    settings, options, palette, blocks, digests = _in_folder(tmp_path, 8)
     blocks.path(JOB, 5).write_bytes(b"not the block")
     job, store = _job(settings, options, palette), LocalStore(tmp_path / "store")
     draft = Draft.start(store, job)
@@ -269,10 +272,7 @@ def _writing_applier(content: LocalStore, blocks: BlockStore) -> Applier:
 async def test_the_assembler_writes_a_gif_ahead_as_far_as_its_frames_are_in(
     tmp_path: Path,
 ) -> None:
-    settings, options = Gen1Settings(), RenderOptions(size=32, frames=9)
-    palette = plan_palette(settings, options)
-    blocks = BlockStore(tmp_path / "blocks")
-    digests = render_to_store(blocks.root, JOB, settings, options, palette, 0, 9)
+    settings, options, palette, blocks, digests = _in_folder(tmp_path, 9)
     job = _job(settings, options, palette)
     agent = _writing_applier(LocalStore(tmp_path / "store"), blocks)
     state = Assembly(job_id=JOB, frames=9).with_run(3, 3, 0.0, tuple(digests[3:6]))
@@ -288,10 +288,7 @@ async def test_the_assembler_writes_a_gif_ahead_as_far_as_its_frames_are_in(
 async def test_a_store_that_cannot_take_a_draft_leaves_the_gif_to_the_end(
     tmp_path: Path,
 ) -> None:
-    settings, options = Gen1Settings(), RenderOptions(size=32, frames=6)
-    palette = plan_palette(settings, options)
-    blocks = BlockStore(tmp_path / "blocks")
-    digests = render_to_store(blocks.root, JOB, settings, options, palette, 0, 6)
+    settings, options, palette, blocks, digests = _in_folder(tmp_path, 6)
     content = LocalStore(tmp_path / "store")
     content.root.rmdir()  # gone: no temporary file can be made there
     agent = _writing_applier(content, blocks)
