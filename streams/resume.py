@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from functools import cached_property
 from typing import Any, cast
 
 import faust
@@ -195,14 +196,11 @@ class LanternApp(faust.App):
     """A faust App on ``LanternTransport`` and ``LanternTableManager``, with hooks run just
     before each commit of offsets (``before_commit``)."""
 
-    @property
+    @cached_property
     def before_commit(self) -> list[Callable[[], object]]:
         """Called in order, with nothing in between, just before the consumer takes the
         offsets to commit: what they send is flushed to the broker before the commit."""
-        hooks: list[Callable[[], object]] | None = self.__dict__.get("_before_commit")
-        if hooks is None:
-            hooks = self.__dict__["_before_commit"] = []
-        return hooks
+        return []
 
     def _new_transport(self) -> Any:
         return LanternTransport(self.conf.broker_consumer, self)
