@@ -6,6 +6,7 @@ commit rule and check that the faust release underneath still has the code they 
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections import defaultdict
 from types import SimpleNamespace
@@ -132,6 +133,37 @@ async def test_the_apps_hooks_run_before_faust_takes_the_offsets(
 def test_the_worker_app_takes_before_commit_hooks() -> None:
     app = create_app(Settings())
     assert app.before_commit == [] and app.before_commit is app.before_commit
+
+
+async def test_a_send_gives_the_event_loop_no_turn_once_the_producer_runs() -> None:
+    faust_app = faust.App("plain", broker="kafka://localhost:9")
+    faust_app.producer._started.set()  # as once the worker has started
+    # faust's own: three turns of the loop a send, so messages sent in a row by an agent
+    # left in as many produce requests
+    theirs = faust_app.maybe_start_producer().__await__()
+    assert next(theirs) is None  # suspended
+    theirs.close()
+    app = create_app(Settings())
+    app.producer._started.set()
+    for _ in range(2):
+        ours = app.maybe_start_producer().__await__()
+        with pytest.raises(StopIteration) as returned:
+            next(ours)  # runs to its end at once
+        assert returned.value.value is app.producer
+
+
+async def test_a_producer_not_started_is_started_once() -> None:
+    app = create_app(Settings())
+    starts: list[int] = []
+
+    async def start() -> None:
+        starts.append(1)
+        await asyncio.sleep(0.01)
+        app.producer._started.set()
+
+    app.producer.start = start  # type: ignore[method-assign]
+    got = await asyncio.gather(*(app.maybe_start_producer() for _ in range(3)))
+    assert got == [app.producer] * 3 and starts == [1]
 
 
 @pytest.mark.parametrize(
