@@ -232,7 +232,9 @@ class WorkerSettings:
 
     app_id: str = "lantern"
     processes: int = 0  # 0: one per core
-    render_concurrency: int = 4  # frame tasks in flight per worker
+    # frame tasks a worker holds at once per lane, running or waiting their turn in the render
+    # processes, which take them oldest job first and in frame order (streams/lanes.py)
+    render_concurrency: int = 16
     # consecutive frames per task: fewer events per job (each is acknowledged, logged, and
     # tracked by the assembler) for coarser spreading over workers; at sizes above 512, fewer
     # in proportion to the frame's area, so a task is about the same work

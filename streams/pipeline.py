@@ -88,9 +88,12 @@ class Pipeline:
     # folds a status event into this worker's status table in place, if it may (status.py)
     fold_here: Callable[[StatusEvent], bool] = lambda event: False
 
-    async def run(self, fn: Callable[..., R], *args: Any, lane: Lane = Lane.LIVE) -> R:
-        """Run a synchronous, CPU-bound ``fn`` in the render pool, in ``lane``'s turn."""
-        return await self.pool.run(lane, fn, *args)
+    async def run(
+        self, fn: Callable[..., R], *args: Any, lane: Lane = Lane.LIVE, order: tuple[Any, ...] = ()
+    ) -> R:
+        """Run a synchronous, CPU-bound ``fn`` in the render pool, in ``lane``'s turn and in
+        ``order`` among the runs waiting in it (``LanePool``)."""
+        return await self.pool.run(lane, fn, *args, order=order)
 
     def lane(self, options: RenderOptions) -> Lane:
         """The lane of a job with these options."""

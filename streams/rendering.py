@@ -64,16 +64,19 @@ async def _render(pipe: Pipeline, out: faust.TopicT, task: FrameTask, lane: Lane
     stop = min(task.index + task.count, spec.frames)
     palette = bytes.fromhex(spec.palette)
     blocks: list[str] | None = None
+    # the oldest job first, and its frames in order: the GIF is written as they arrive
+    order = (spec.submitted_at, job_id, task.index)
     started = time.perf_counter()
     if pipe.settings.store.blocks_via == "kafka":
         digests, blocks = await pipe.run(
-            render_carried, settings, options, palette, task.index, stop, lane=lane
+            render_carried, settings, options, palette, task.index, stop, lane=lane, order=order
         )
     else:
         root = pipe.settings.store.blocks_dir
         digests = await pipe.run(
-            render_to_store, root, job_id, settings, options, palette, task.index, stop, lane=lane
-        )
+            render_to_store, root, job_id, settings, options, palette, task.index, stop,
+            lane=lane, order=order,
+        )  # fmt: skip
     per_frame = (time.perf_counter() - started) / max(1, len(digests))
     for _ in digests:  # the task's frames took about the same time each
         pipe.metrics.render_frame_seconds.observe(per_frame)

@@ -96,7 +96,7 @@ async def test_a_live_run_queued_ahead_starts_while_the_event_loop_is_busy(ahead
             asyncio.create_task(pool.run(Lane.LIVE, time.sleep, 0.1)),
             asyncio.create_task(pool.run(Lane.LIVE, _started, started)),
         ]
-        await asyncio.sleep(0.01)  # both asked for the process
+        await asyncio.sleep(pool.settle_s + 0.01)  # both asked for the process
         time.sleep(0.4)  # noqa: ASYNC251  # the worker's event loop, busy with something else
         await asyncio.gather(*runs)
     if ahead:  # the second run was already in the executor: it began when the first ended
@@ -113,12 +113,66 @@ async def test_bulk_runs_never_queue_in_the_executor() -> None:
         await asyncio.sleep(0.02)
         bulk = asyncio.create_task(pool.run(Lane.BULK, time.sleep, 0.01))
         live = asyncio.create_task(pool.run(Lane.LIVE, time.sleep, 0.01))
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(pool.settle_s + 0.02)
         assert pool.waiting(Lane.BULK) == 1  # waits in the pool: a live run may still pass it
         assert pool.waiting(Lane.LIVE) == 0  # handed to the executor, next after the bulk run
         assert pool.idle() == 0
         await asyncio.gather(running, bulk, live)
     assert pool.free == 1 and pool.busy == 0
+
+
+def _ran(label: str, order: list[str]) -> None:
+    order.append(label)
+
+
+async def test_runs_asking_together_go_in_their_order_not_as_they_came() -> None:
+    ran: list[str] = []
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        pool = LanePool(executor, slots=1, ahead=1)
+        runs = [  # a job's tasks, as the consumer hands them over
+            pool.run(Lane.LIVE, _ran, f"frame {first}", ran, order=(1.0, "job", first))
+            for first in (40, 30, 0, 20, 10)
+        ]
+        await asyncio.gather(*runs)
+    assert ran == ["frame 0", "frame 10", "frame 20", "frame 30", "frame 40"]
+
+
+async def test_the_place_ahead_goes_to_the_first_frames_that_came_meanwhile() -> None:
+    ran: list[str] = []
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        pool = LanePool(executor, slots=1, ahead=1, settle_s=0.05)
+        runs = [
+            asyncio.create_task(
+                pool.run(Lane.LIVE, _sleep, 0.2, "frame 50", ran, order=(1.0, "job", 50))
+            )
+        ]
+        for first in (30, 0, 10):  # the others come over the next turns of the loop
+            await asyncio.sleep(0.005)
+            runs.append(
+                asyncio.create_task(
+                    pool.run(Lane.LIVE, _ran, f"frame {first}", ran, order=(1.0, "job", first))
+                )
+            )
+        await asyncio.sleep(0.1)  # the place ahead is handed out by now
+        assert pool.busy == 2 and pool.waiting(Lane.LIVE) == 2
+        await asyncio.gather(*runs)
+    # the free process went to the first to come; the place ahead to the first frames
+    assert ran == ["frame 50", "frame 0", "frame 10", "frame 30"]
+
+
+async def test_an_older_job_and_an_unordered_run_go_first() -> None:
+    ran: list[str] = []
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        pool = LanePool(executor, slots=1, ahead=0)
+        running = asyncio.create_task(pool.run(Lane.LIVE, time.sleep, 0.1))
+        await asyncio.sleep(0.02)
+        runs = [
+            pool.run(Lane.LIVE, _ran, "newer job, frame 0", ran, order=(2.0, "b", 0)),
+            pool.run(Lane.LIVE, _ran, "older job, frame 90", ran, order=(1.0, "a", 90)),
+            pool.run(Lane.LIVE, _ran, "a palette", ran),  # order (): before any task
+        ]
+        await asyncio.gather(running, *runs)
+    assert ran == ["a palette", "older job, frame 90", "newer job, frame 0"]
 
 
 def test_tasks_grow_for_a_request_with_others_behind_it_and_blocks_on_disk() -> None:
