@@ -664,6 +664,11 @@ def attach(app: faust.App, pipe: Pipeline, out: faust.TopicT) -> faust.TopicT:
         # only the partitions this worker actively owns (the table also holds standby copies),
         # and only through the agent: a timer may not write the tables
         owned = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == name}
+        # GIFs written ahead for jobs whose partition went to another worker: it writes them
+        # whole; here they would hold a file and a slot until idle for DRAFT_IDLE_S
+        gone = applier.drop_drafts(keep=lambda job_id: partition_of(job_id, partitions) in owned)
+        if gone:
+            log.info("sweep: dropped %d GIFs written ahead for jobs now elsewhere", gone)
         states = [
             state
             for job_id, state in list(assemblies.items())
@@ -850,10 +855,13 @@ class Applier:
             return None
         return draft
 
-    def drop_drafts(self) -> None:
-        """Drop every draft (the agent stops)."""
-        for job_id in list(self.drafts):
+    def drop_drafts(self, keep: Callable[[str], bool] = lambda job_id: False) -> int:
+        """Drop the drafts of the jobs ``keep`` refuses (by default every one: the agent
+        stops): how many."""
+        dropped = [job_id for job_id in self.drafts if not keep(job_id)]
+        for job_id in dropped:
             self._drop_draft(job_id)
+        return len(dropped)
 
     def _drop_draft(self, job_id: str) -> None:
         draft = self.drafts.pop(job_id, None)

@@ -285,6 +285,19 @@ async def test_the_assembler_writes_a_gif_ahead_as_far_as_its_frames_are_in(
     assert not list((tmp_path / "store").iterdir())
 
 
+async def test_only_the_drafts_of_jobs_still_here_are_kept(tmp_path: Path) -> None:
+    settings, options, palette, blocks, digests = _in_folder(tmp_path, 6)
+    content = LocalStore(tmp_path / "store")
+    agent = _writing_applier(content, blocks)
+    job = _job(settings, options, palette)
+    state = Assembly(job_id=JOB, frames=6).with_run(0, 3, 0.0, tuple(digests[:3]))
+    await agent._write_ahead(job, state)
+    assert agent.drop_drafts(keep=lambda job_id: job_id == JOB) == 0  # still this worker's
+    assert agent.drafts[JOB].written == 3
+    assert agent.drop_drafts(keep=lambda job_id: False) == 1  # its partition went elsewhere
+    assert agent.drafts == {} and not list(content.root.iterdir())  # its file is gone too
+
+
 async def test_a_store_that_cannot_take_a_draft_leaves_the_gif_to_the_end(
     tmp_path: Path,
 ) -> None:
