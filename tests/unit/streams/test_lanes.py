@@ -140,10 +140,10 @@ async def test_runs_asking_together_go_in_their_order_not_as_they_came() -> None
 async def test_the_place_ahead_goes_to_the_first_frames_that_came_meanwhile() -> None:
     ran: list[str] = []
     with ThreadPoolExecutor(max_workers=1) as executor:
-        pool = LanePool(executor, slots=1, ahead=1, settle_s=0.05)
+        pool = LanePool(executor, slots=1, ahead=1, settle_s=0.2)
         runs = [
             asyncio.create_task(
-                pool.run(Lane.LIVE, _sleep, 0.2, "frame 50", ran, order=(1.0, "job", 50))
+                pool.run(Lane.LIVE, _sleep, 0.6, "frame 50", ran, order=(1.0, "job", 50))
             )
         ]
         for first in (30, 0, 10):  # the others come over the next turns of the loop
@@ -153,7 +153,7 @@ async def test_the_place_ahead_goes_to_the_first_frames_that_came_meanwhile() ->
                     pool.run(Lane.LIVE, _ran, f"frame {first}", ran, order=(1.0, "job", first))
                 )
             )
-        await asyncio.sleep(0.1)  # the place ahead is handed out by now
+        await asyncio.sleep(0.35)  # the place ahead is handed out by now
         assert pool.busy == 2 and pool.waiting(Lane.LIVE) == 2
         await asyncio.gather(*runs)
     # the free process went to the first to come; the place ahead to the first frames
