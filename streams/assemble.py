@@ -58,7 +58,7 @@ from functools import cache, partial
 from typing import Any
 
 import faust
-from faust.types import TP, TableT
+from faust.types import TableT
 
 from lantern.contract import FrameBlock, JobEnded, JobSpec, PinRequest
 from pinning.store import LocalStore, StoreWriter
@@ -627,11 +627,16 @@ def attach(app: faust.App, pipe: Pipeline, out: faust.TopicT) -> faust.TopicT:
     by_commit = pipe.settings.kafka.processing_guarantee != "exactly_once"
     applier = Applier(app, pipe, out, blocks, assemblies, store, by_commit=by_commit)
 
-    def owned(partition: int) -> bool:
-        return TP(name, partition) in app.assignor.assigned_actives()
+    def owned() -> set[int]:
+        """The partitions of ``frames`` this worker actively owns (the tables also hold
+        standby copies of others)."""
+        return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == name}
+
+    def write_pending() -> int:
+        return applier.write_pending(owned().__contains__) if applier.pending else 0
 
     if isinstance(app, LanternApp):
-        app.before_commit.append(partial(applier.write_pending, owned))
+        app.before_commit.append(write_pending)
     else:  # an app that cannot say when it commits: every state at once
         applier.by_commit = False
     # drafts of GIFs (``Draft``) a killed worker left in the content store
@@ -661,18 +666,22 @@ def attach(app: faust.App, pipe: Pipeline, out: faust.TopicT) -> faust.TopicT:
 
     @app.timer(SWEEP_INTERVAL_S, name="lantern.assemble.sweep")  # type: ignore[untyped-decorator]
     async def sweep() -> None:
-        # only the partitions this worker actively owns (the table also holds standby copies),
-        # and only through the agent: a timer may not write the tables
-        owned = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == name}
+        # only the jobs of the partitions this worker actively owns, and only through the
+        # agent: a timer may not write the tables
+        mine = owned()
+
+        def here(job_id: str) -> bool:
+            return partition_of(job_id, partitions) in mine
+
         # GIFs written ahead for jobs whose partition went to another worker: it writes them
         # whole; here they would hold a file and a slot until idle for DRAFT_IDLE_S
-        gone = applier.drop_drafts(keep=lambda job_id: partition_of(job_id, partitions) in owned)
+        gone = applier.drop_drafts(keep=here)
         if gone:
             log.info("sweep: dropped %d GIFs written ahead for jobs now elsewhere", gone)
         states = [
             state
             for job_id, state in list(assemblies.items())
-            if state is not None and partition_of(job_id, partitions) in owned
+            if state is not None and here(job_id)
         ]
         found = stale(states, time.time())
         if not found:
@@ -735,8 +744,7 @@ class Applier:
                 self.assemblies.data[state.job_id] = state
                 self.pending[state.job_id] = (self._partition(state.job_id), state)
             case SaveState(state):
-                self.pending.pop(state.job_id, None)
-                self.assemblies[state.job_id] = state
+                self._save_now(state)
             case DeleteState(job_id):
                 self.pending.pop(job_id, None)
                 del self.assemblies[job_id]
@@ -787,10 +795,15 @@ class Applier:
         detail = f"GIF of {size} bytes"
         await self.pipe.report(job_id, "pinning", 70, stage="assemble", detail=detail, here=True)
         log.info("assembled job=%s bytes=%d cid=%s", job_id, size, gif_cid)
-        self.pending.pop(job_id, None)
-        self.assemblies[job_id] = state.assembled(
-            gif_cid, size, spec.generation, time.time(), shared_cid=shared
+        self._save_now(
+            state.assembled(gif_cid, size, spec.generation, time.time(), shared_cid=shared)
         )
+
+    def _save_now(self, state: Assembly) -> None:
+        """Write ``state`` through to the changelog now; a state held for the commit is then
+        stale and never sent."""
+        self.pending.pop(state.job_id, None)
+        self.assemblies[state.job_id] = state
 
     def write_pending(self, owned: Callable[[int], bool]) -> int:
         """Send the states held since the last commit to the table's changelog, just before
