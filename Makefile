@@ -34,8 +34,9 @@ setup: $(VENV) $(CODEC) $(KAFKA) $(CHAIN_JS)
 
 kafka: $(KAFKA)
 
-# The GIF codec's C loops, compiled into render/ by the editable install; again when the C changes.
-$(CODEC): render/_gifcodec.c $(VENV)
+# The GIF codec's C loops and the palette's median cut, compiled into render/ by the editable
+# install; again when the C changes.
+$(CODEC): render/_gifcodec.c render/_mediancut.c $(VENV)
 	.venv/bin/pip install -q --no-deps --no-build-isolation -e ".[dev]"
 	mkdir -p $(dir $@)
 	touch $@
