@@ -26,7 +26,7 @@ COPY streams streams
 COPY api api
 COPY pinning pinning
 COPY monitoring monitoring
-# the GIF codec's C loops (render/_gifcodec.c) are compiled here; the compiler leaves after
+# the C loops (render/_gifcodec.c, render/_mediancut.c) are compiled here; the compiler leaves after
 RUN apt-get update \
     && apt-get install -y --no-install-recommends gcc libc6-dev \
     && pip install --no-deps --no-build-isolation . \
