@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from typing import Any
 
 import faust
@@ -133,6 +133,37 @@ class CommittedOffsets:
             self._admin = None
 
 
+class OwnedJobs:
+    """The jobs of a table whose partition this worker owns. A job's partition is Kafka's
+    murmur2 of its id, 12 µs in Python: worked out once per job and kept while the job is in
+    the table, not on every look (the table keeps finished jobs for ``retention_s``, so it
+    holds far more jobs than are in progress)."""
+
+    def __init__(self, partitions: int) -> None:
+        self.partitions = partitions
+        self._partition: dict[str, int] = {}
+
+    def among(
+        self, items: Iterable[tuple[str, JobStatus | None]], mine: Container[int]
+    ) -> list[JobStatus]:
+        """The jobs of ``items`` (the table's) in partitions ``mine``; jobs no longer in the
+        table are forgotten."""
+        known = self._partition
+        seen: dict[str, int] = {}
+        jobs: list[JobStatus] = []
+        for job_id, job in items:
+            if job is None:
+                continue
+            partition = known.get(job_id)
+            if partition is None:
+                partition = partition_of(job_id, self.partitions)
+            seen[job_id] = partition
+            if partition in mine:
+                jobs.append(job)
+        self._partition = seen
+        return jobs
+
+
 def expired(
     jobs: Iterable[JobStatus], now: float, retention: float, keep: dict[str, int]
 ) -> list[JobStatus]:
@@ -152,10 +183,12 @@ def attach(
     partitions = pipe.settings.kafka.partitions
     status_topic = pipe.names.status
 
-    def owned(job_id: str) -> bool:
-        partition = partition_of(job_id, partitions)
-        actives = app.assignor.assigned_actives()
-        return any(tp.topic == status_topic and tp.partition == partition for tp in actives)
+    owned = OwnedJobs(partitions)
+
+    def mine() -> set[int]:
+        """The status partitions this worker actively owns (the table also holds standby
+        copies of others)."""
+        return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == status_topic}
 
     offsets = CommittedOffsets(
         pipe.settings.kafka.bootstrap,
@@ -173,7 +206,7 @@ def attach(
     @app.timer(r.watch_interval_s, name="lantern.watch")  # type: ignore[untyped-decorator]
     async def watch() -> None:
         now = time.time()
-        jobs = [job for job_id, job in list(table.items()) if job is not None and owned(job_id)]
+        jobs = owned.among(list(table.items()), mine())
         pipe.metrics.job_idle_max.set(idle_max(jobs, now))
         for job in stalled(jobs, now, r.stall_after_s):
             await _redrive(pipe, requests, job, now)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
+import streams.watch
 from lantern.contract import JobStatus
-from streams.watch import expired, lost, stalled, unplaced
+from streams.topics import partition_of
+from streams.watch import OwnedJobs, expired, lost, stalled, unplaced
 
 
 def job(job_id: str, state: str, updated_at: float, request: bool = True) -> JobStatus:
@@ -61,3 +65,38 @@ def test_only_a_request_at_no_known_offset_falls_back_on_the_clock() -> None:
     jobs = [queued("old-unplaced", None, None, 0), queued("new-unplaced", None, None, 95),
             queued("old-placed", 1, 3, 0)]  # fmt: skip
     assert [j.job_id for j in unplaced(jobs, now=100, max_age=60)] == ["old-unplaced"]
+
+
+def test_the_watcher_looks_only_at_the_jobs_of_its_own_partitions(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    worked_out: list[str] = []
+
+    def counted(key: str, partitions: int) -> int:
+        worked_out.append(key)
+        return partition_of(key, partitions)
+
+    monkeypatch.setattr(streams.watch, "partition_of", counted)
+    table = {f"job-{i}": job(f"job-{i}", "rendering", 0) for i in range(40)}
+    table["gone"] = None  # a deleted entry
+    by_partition = {job_id: partition_of(job_id, 8) for job_id in table}
+    owned = OwnedJobs(8)
+
+    def looked_at(mine: set[int]) -> set[str]:
+        return {j.job_id for j in owned.among(list(table.items()), mine)}
+
+    expected = {job_id for job_id, p in by_partition.items() if p in {1, 4} and table[job_id]}
+    assert expected and looked_at({1, 4}) == expected
+    assert len(worked_out) == 40  # once per job; a deleted entry has none
+
+    # a rebalance: other partitions, the same jobs, nothing worked out again
+    assert looked_at(set(range(8))) == set(table) - {"gone"}
+    assert looked_at(set()) == set()
+    assert len(worked_out) == 40
+
+    # a job that leaves the table is forgotten; if its id comes back, it is worked out anew
+    del table["job-0"]
+    looked_at({1})
+    table["job-0"] = job("job-0", "rendering", 0)
+    assert "job-0" in looked_at({by_partition["job-0"]})
+    assert worked_out[40:] == ["job-0"]
