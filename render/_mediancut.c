@@ -6,7 +6,7 @@
  * per channel, the three channels summed left to right; no contraction into fused
  * multiply-adds, see pyproject.toml); the box of largest error split first (ties: the box
  * made first); stable sorts; the first of equal scores; then one Lloyd pass in integers.
- * numpy spent ~36 ms on a 512 px artwork's samples, most of it in 254 splits of a few
+ * numpy spent 33-47 ms on an artwork's samples, most of it in 254 splits of a few
  * thousand cells, each a dozen small array operations; here it is one pass over the pixels
  * and plain loops over the cells.
  */

@@ -13,7 +13,7 @@ Pillow's 44.21 / 43.78 / 42.03 dB (bench/RESULTS.md).
 The statistics are exact integers per 7-bit cell (count, sums and sums of squares), sorts are
 stable, and the Lloyd pass compares integer scores, so the palette is the same on every
 machine. The cut itself is C (`render/_mediancut.c`, 4-6 ms for a 512 px artwork's samples);
-its numpy formulation (36-50 ms), which it matches colour for colour, is the tests' oracle
+its numpy formulation (33-47 ms), which it matches colour for colour, is the tests' oracle
 (tests/unit/render/mediancut_reference.py).
 """
 
