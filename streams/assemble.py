@@ -70,7 +70,13 @@ from .ids import check_job_id, valid_job_id
 from .pipeline import Pipeline, is_permanent
 from .resume import LanternApp
 from .schema import RecordSchema
-from .topics import ASSEMBLIES_TABLE, BLOCKS_CHANGELOG_CONFIG, BLOCKS_TABLE, partition_of
+from .topics import (
+    ASSEMBLIES_TABLE,
+    BLOCKS_CHANGELOG_CONFIG,
+    BLOCKS_TABLE,
+    owned_partitions,
+    partition_of,
+)
 
 __all__ = [
     "LEGACY_NAMESPACE",
@@ -627,13 +633,12 @@ def attach(app: faust.App, pipe: Pipeline, out: faust.TopicT) -> faust.TopicT:
     by_commit = pipe.settings.kafka.processing_guarantee != "exactly_once"
     applier = Applier(app, pipe, out, blocks, assemblies, store, by_commit=by_commit)
 
-    def owned() -> set[int]:
-        """The partitions of ``frames`` this worker actively owns (the tables also hold
-        standby copies of others)."""
-        return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == name}
-
     def write_pending() -> int:
-        return applier.write_pending(owned().__contains__) if applier.pending else 0
+        return (
+            applier.write_pending(owned_partitions(app, name).__contains__)
+            if applier.pending
+            else 0
+        )
 
     if isinstance(app, LanternApp):
         app.before_commit.append(write_pending)
@@ -668,7 +673,7 @@ def attach(app: faust.App, pipe: Pipeline, out: faust.TopicT) -> faust.TopicT:
     async def sweep() -> None:
         # only the jobs of the partitions this worker actively owns, and only through the
         # agent: a timer may not write the tables
-        mine = owned()
+        mine = owned_partitions(app, name)
 
         def here(job_id: str) -> bool:
             return partition_of(job_id, partitions) in mine

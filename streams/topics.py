@@ -11,6 +11,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
+import faust
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
 from aiokafka.partitioner import DefaultPartitioner
@@ -19,10 +20,23 @@ from lantern.settings import Settings
 
 from .kafka_security import kafka_client_options
 
-__all__ = ["TopicNames", "changelog", "ensure_topics", "partition_of", "status_changelog"]
+__all__ = [
+    "TopicNames",
+    "changelog",
+    "ensure_topics",
+    "owned_partitions",
+    "partition_of",
+    "status_changelog",
+]
 
 log = logging.getLogger(__name__)
 _partitioner = DefaultPartitioner()
+
+
+def owned_partitions(app: faust.App, topic: str) -> set[int]:
+    """The partitions of ``topic`` this worker actively owns (its tables also hold standby
+    copies of others' partitions, which are not its to act on)."""
+    return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic}
 
 
 def partition_of(key: str, partitions: int) -> int:

@@ -38,7 +38,7 @@ from lantern.contract import TERMINAL, JobStatus, MintRequest, StatusEvent
 
 from .kafka_security import kafka_client_options
 from .pipeline import Pipeline
-from .topics import partition_of
+from .topics import owned_partitions, partition_of
 
 __all__ = ["CommittedOffsets", "attach", "expired", "idle_max", "lost", "stalled", "unplaced"]
 
@@ -185,11 +185,6 @@ def attach(
 
     owned = OwnedJobs(partitions)
 
-    def mine() -> set[int]:
-        """The status partitions this worker actively owns (the table also holds standby
-        copies of others)."""
-        return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == status_topic}
-
     offsets = CommittedOffsets(
         pipe.settings.kafka.bootstrap,
         pipe.settings.worker.app_id,
@@ -206,7 +201,7 @@ def attach(
     @app.timer(r.watch_interval_s, name="lantern.watch")  # type: ignore[untyped-decorator]
     async def watch() -> None:
         now = time.time()
-        jobs = owned.among(list(table.items()), mine())
+        jobs = owned.among(list(table.items()), owned_partitions(app, status_topic))
         pipe.metrics.job_idle_max.set(idle_max(jobs, now))
         for job in stalled(jobs, now, r.stall_after_s):
             await _redrive(pipe, requests, job, now)
